@@ -1,0 +1,256 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hsmops.luna contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The SFF change plan: given a fleet, its HA groups and the HSMs that should end with SFF
+on (or off), refuse with every reason or return ordered waves.
+
+Pure Python, standard library only. Every compatibility decision comes from sff_rules.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+try:
+    from collections.abc import Mapping, Sequence
+except ImportError:  # pragma: no cover
+    from collections import Mapping, Sequence  # type: ignore
+
+from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import (
+    FactError,
+    capability_refusals,
+    clone_verdict,
+    reason,
+    sff_active,
+    validate_fleet,
+    with_facts,
+)
+
+APPLY_CUF = "apply_cuf"
+ENABLE_POLICY = "enable_policy"
+DISABLE_POLICY = "disable_policy"
+STATES = ("on", "off")
+
+
+def validate_ha_groups(ha_groups, hsms):
+    """[{name, members: [HSM serials]}] -> fresh list; every member must be in the fleet."""
+    if ha_groups is None:
+        return []
+    if isinstance(ha_groups, Mapping):
+        # {name: [serials]} is accepted too: it is what inventory groups look like.
+        ha_groups = [{"name": k, "members": v} for k, v in ha_groups.items()]
+    if isinstance(ha_groups, (str, bytes)) or not isinstance(ha_groups, Sequence):
+        raise FactError("ha_groups", "expected a list of {name, members: [HSM serials]}")
+    groups = []
+    names = set()
+    for index, group in enumerate(ha_groups):
+        where = "ha_groups[%d]" % index
+        if not isinstance(group, Mapping):
+            raise FactError(where, "each HA group must be a mapping with 'name' and 'members'")
+        name = group.get("name")
+        if name is None or str(name).strip() == "":
+            raise FactError(where + ".name", "missing; every HA group needs a name")
+        name = str(name)
+        if name in names:
+            raise FactError(where + ".name", "HA group %r is listed twice" % name)
+        names.add(name)
+        members = group.get("members")
+        if isinstance(members, (str, bytes)) or not isinstance(members, Sequence):
+            raise FactError(where + ".members", "HA group %r: expected a list of HSM serials" % name)
+        clean = []
+        for member in members:
+            serial = str(member).strip()
+            if serial not in hsms:
+                raise FactError(
+                    where + ".members", "HA group %r names HSM %s, which is not in the fleet facts: "
+                    "gather facts for it (an unreachable peer cannot be proven compatible) or fix the group" % (name, serial),
+                    serial)
+            if serial not in clean:
+                clean.append(serial)
+        groups.append({"name": name, "members": clean})
+    return groups
+
+
+def _targets(targets):
+    if targets is None:
+        return []
+    if isinstance(targets, (str, bytes, int)):
+        targets = [targets]
+    if not isinstance(targets, Sequence):
+        raise FactError("targets", "expected a list of HSM serials")
+    out = []
+    for target in targets:
+        if isinstance(target, Mapping):  # HSM facts given as targets: use their serial
+            target = target.get("serial")
+        if target is None or isinstance(target, bool) or str(target).strip() == "":
+            raise FactError("targets", "every target must be an HSM serial, got %r" % (target,))
+        serial = str(target).strip()
+        if serial not in out:
+            out.append(serial)
+    return out
+
+
+def _uniform(values):
+    return len(set(values)) <= 1
+
+
+def _key_loss_refusals(serial, hsms, peers, group_names, wiped):
+    """Applying the CUF wipes the HSM: every object on it must live on a peer that stays up
+    and can clone back to it (same domain, same SFF state as the wiped HSM after the CUF)."""
+    facts = hsms[serial]
+    after = with_facts(facts, sff_capability=True, sff_policy=False)  # right after the CUF: policy still off
+    covered = set()
+    for peer in peers:
+        if peer == serial or peer in wiped:
+            continue
+        verdict = clone_verdict(hsms[peer], after)
+        if not verdict["possible"]:
+            continue
+        for part in hsms[peer]["partitions"]:
+            for obj in part["objects"]:
+                covered.add(obj["fingerprint"])
+    found = []
+    for part in facts["partitions"]:
+        missing = [obj for obj in part["objects"] if obj["fingerprint"] not in covered]
+        if missing:
+            where = "its HA group(s) %s" % ", ".join(group_names) if group_names else "no HA group"
+            found.append(reason(
+                "KEYS_WOULD_BE_LOST", serial,
+                "Applying the CUF wipes HSM %s, and %d object(s) in partition %s exist on no HA peer that can "
+                "clone them back (%s): replicate or back them up first, or accept the loss explicitly."
+                % (serial, len(missing), part["label"] or part["serial"], where)))
+    return found
+
+
+def sff_change_plan(fleet, targets, ha_groups=None, state="on", accept_key_loss=False):
+    """Plan switching SFF backup on (or off) for the target HSMs.
+
+    Returns {safe, refusals, waves, wave_details, unchanged, groups, steps}. When any
+    refusal is found the plan is not safe and has no waves: nothing may be changed.
+    Waves: at most one CUF per HA group per wave (the group keeps serving), every CUF
+    before any policy change, and each HA group's policy switched in one wave so no group
+    is left mixed at the end of a wave.
+    """
+    if state not in STATES:
+        raise FactError("state", "expected 'on' or 'off', got %r" % (state,))
+    hsms = validate_fleet(fleet)
+    groups = validate_ha_groups(ha_groups, hsms)
+    wanted = _targets(targets)
+
+    refusals = []
+    steps = {}
+    unchanged = []
+    end_active = {}
+    for serial in wanted:
+        if serial not in hsms:
+            refusals.append(reason(
+                "UNKNOWN_HSM", serial,
+                "HSM %s is a target but is not in the fleet facts: check the serial or gather its facts." % serial))
+            continue
+        facts = hsms[serial]
+        active = sff_active(facts)
+        if state == "on":
+            if active:
+                unchanged.append(serial)
+                continue
+            found = capability_refusals(facts)
+            if found:
+                refusals.extend(found)
+                continue
+            actions = []
+            if not facts["sff_capability"]:
+                actions.append(APPLY_CUF)
+            if not facts["sff_policy"]:
+                actions.append(ENABLE_POLICY)
+            # CUF on and policy on but not active only happens on too-old firmware: refused above.
+            steps[serial] = actions
+            end_active[serial] = True
+        else:
+            if not active:
+                unchanged.append(serial)
+                continue
+            steps[serial] = [DISABLE_POLICY]
+            end_active[serial] = False
+
+    def final(serial):
+        if serial in end_active:
+            return end_active[serial]
+        return sff_active(hsms[serial])
+
+    groups_of = {}
+    members_of = {}
+    for group in groups:
+        members_of[group["name"]] = group["members"]
+        for member in group["members"]:
+            groups_of.setdefault(member, []).append(group["name"])
+
+    group_report = []
+    for group in groups:
+        members = group["members"]
+        before = [sff_active(hsms[m]) for m in members]
+        after = [final(m) for m in members]
+        touched = any(m in steps for m in members)
+        group_report.append({
+            "name": group["name"],
+            "members": list(members),
+            "touched": touched,
+            "sff_uniform_before": _uniform(before),
+            "sff_uniform_after": _uniform(after),
+        })
+        if _uniform(after) or not (touched or any(m in wanted for m in members)):
+            continue
+        on = [m for m, a in zip(members, after) if a]
+        off = [m for m, a in zip(members, after) if not a]
+        lagging = off if state == "on" else on
+        changed = on if state == "on" else off
+        for member in lagging:
+            refusals.append(reason(
+                "HA_PEER_WOULD_DIVERGE", member,
+                "HSM %s in HA group %s would end with SFF %s while %s would have it %s: HA replication between "
+                "them would fail with CKR_DATA_INVALID. Target every member of %s together, or none."
+                % (member, group["name"], "off" if state == "on" else "on", ", ".join(changed),
+                   "on" if state == "on" else "off", group["name"])))
+
+    # Key loss: the CUF wipes every partition; each object must survive on a peer.
+    if not accept_key_loss:
+        for serial, actions in steps.items():
+            if APPLY_CUF in actions:
+                peers = [m for name in groups_of.get(serial, ()) for m in members_of[name]]
+                refusals.extend(_key_loss_refusals(serial, hsms, peers, groups_of.get(serial, []), wiped=()))
+
+    safe = not refusals
+    waves = []
+    wave_details = []
+    if safe:
+        cuf_waves = []  # each: (serials, set of group names used)
+        for serial in wanted:
+            if APPLY_CUF not in steps.get(serial, ()):
+                continue
+            mine = set(groups_of.get(serial, ()))
+            for wave in cuf_waves:
+                if not (wave[1] & mine):
+                    wave[0].append(serial)
+                    wave[1].update(mine)
+                    break
+            else:
+                cuf_waves.append(([serial], set(mine)))
+        for serials, _ in cuf_waves:
+            waves.append(serials)
+            wave_details.append({"wave": len(waves), "action": APPLY_CUF, "serials": list(serials)})
+        policy_action = ENABLE_POLICY if state == "on" else DISABLE_POLICY
+        policy_wave = [s for s in wanted if policy_action in steps.get(s, ())]
+        if policy_wave:
+            waves.append(policy_wave)
+            wave_details.append({"wave": len(waves), "action": policy_action, "serials": list(policy_wave)})
+
+    return {
+        "safe": safe,
+        "state": state,
+        "refusals": refusals,
+        "waves": waves if safe else [],
+        "wave_details": wave_details,
+        "steps": [{"serial": s, "actions": list(steps[s]), "ha_groups": list(groups_of.get(s, ()))}
+                  for s in wanted if s in steps] if safe else [],
+        "unchanged": unchanged,
+        "groups": group_report,
+    }
