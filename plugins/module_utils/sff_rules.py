@@ -189,7 +189,8 @@ def _validate_partition(part, serial, index):
     where = "partitions[%d]" % index
     if not isinstance(part, Mapping):
         raise FactError(where, "each partition must be a mapping, got %s" % type(part).__name__, serial)
-    pserial = _serial(part.get("serial"), where + ".serial", serial)
+    # Gathered facts always carry the partition serial; a fleet file may leave it to the appliance.
+    pserial = None if part.get("serial") is None else _serial(part.get("serial"), where + ".serial", serial)
     policies_in = part.get("policies") or {}
     if not isinstance(policies_in, Mapping):
         raise FactError(where + ".policies", "expected a mapping of policy name to true/false", serial)
