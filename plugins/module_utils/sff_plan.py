@@ -79,13 +79,15 @@ def _targets(targets):
     if not isinstance(targets, Sequence):
         raise FactError("targets", "expected a list of HSM serials")
     out = []
+    seen = set()  # a set, not `in out`: fleets of 10,000+ targets stay linear
     for target in targets:
         if isinstance(target, Mapping):  # HSM facts given as targets: use their serial
             target = target.get("serial")
         if target is None or isinstance(target, bool) or str(target).strip() == "":
             raise FactError("targets", "every target must be an HSM serial, got %r" % (target,))
         serial = str(target).strip()
-        if serial not in out:
+        if serial not in seen:
+            seen.add(serial)
             out.append(serial)
     return out
 
@@ -120,6 +122,34 @@ def _key_loss_refusals(serial, hsms, peers, group_names, wiped):
                 "clone them back (%s): replicate or back them up first, or accept the loss explicitly."
                 % (serial, len(missing), part["label"] or part["serial"], where)))
     return found
+
+
+def rollout_targets(fleet, candidates=None, ha_groups=None):
+    """The HSMs to switch SFF on for: candidates (serials or facts; None: the whole fleet),
+    widened to every member of an HA group a candidate belongs to, then narrowed to those the
+    rules call SFF capable and that are not SFF active yet. Serials, in fleet order.
+
+    Widening to whole HA groups means a peer that cannot get SFF is not silently left out:
+    sff_change_plan then refuses with HA_PEER_WOULD_DIVERGE instead of splitting the group.
+    """
+    hsms = validate_fleet(fleet)
+    groups = validate_ha_groups(ha_groups, hsms)
+    if candidates is None:
+        chosen = set(hsms)
+    else:
+        chosen = set()
+        for serial in _targets(candidates):
+            if serial not in hsms:
+                raise FactError("targets", "HSM %s was selected but is not in the fleet facts" % serial, serial)
+            chosen.add(serial)
+    for group in groups:
+        if chosen.intersection(group["members"]):
+            chosen.update(group["members"])
+    out = []
+    for serial, facts in hsms.items():
+        if serial in chosen and not capability_refusals(facts) and not sff_active(facts):
+            out.append(serial)
+    return out
 
 
 def sff_change_plan(fleet, targets, ha_groups=None, state="on", accept_key_loss=False):
@@ -157,11 +187,12 @@ def sff_change_plan(fleet, targets, ha_groups=None, state="on", accept_key_loss=
             if found:
                 refusals.extend(found)
                 continue
-            actions = []
             if not facts["sff_capability"]:
-                actions.append(APPLY_CUF)
-            if not facts["sff_policy"]:
-                actions.append(ENABLE_POLICY)
+                # The CUF re-initialises the HSM and policy 38 comes back off (the state the key-loss
+                # check assumes), so the policy is switched on afterwards even if the facts said "on".
+                actions = [APPLY_CUF, ENABLE_POLICY]
+            else:
+                actions = [ENABLE_POLICY]
             # CUF on and policy on but not active only happens on too-old firmware: refused above.
             steps[serial] = actions
             end_active[serial] = True
