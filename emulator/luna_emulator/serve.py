@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import resource
+import signal
 import socket
 import sys
 import time
@@ -213,6 +214,11 @@ def serve(state_dir, fleet_path, base_port, log_requests=True):
                 for task in list(rt.tasks):
                     task.cancel()
 
+        # uvicorn re-raises the signal that stopped it once it is done; with these handlers that
+        # ends here, so the state is closed and pid/ready removed before a clean exit 0.
+        stopped_by = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda number, frame: stopped_by.append(number))
         asyncio.run(main())
         store.close()
     finally:
