@@ -11,10 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-try:
-    from collections.abc import Mapping, Sequence
-except ImportError:  # pragma: no cover
-    from collections import Mapping, Sequence  # type: ignore
+from collections.abc import Mapping, Sequence
 
 from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import (
     FactError,
@@ -265,7 +262,7 @@ def sff_change_plan(fleet, targets, ha_groups=None, state="on", accept_key_loss=
                     break
             else:
                 cuf_waves.append(([serial], set(mine)))
-        for serials, _ in cuf_waves:
+        for serials, _groups_used in cuf_waves:
             waves.append(serials)
             wave_details.append({"wave": len(waves), "action": APPLY_CUF, "serials": list(serials)})
         policy_action = ENABLE_POLICY if state == "on" else DISABLE_POLICY

@@ -18,10 +18,8 @@ __metaclass__ = type
 
 import re
 
-try:  # Jinja may hand us lazy containers: test against the ABCs, not dict/list.
-    from collections.abc import Mapping, Sequence
-except ImportError:  # pragma: no cover - Python 2 is not supported, kept for sanity's import test
-    from collections import Mapping, Sequence  # type: ignore
+# Jinja may hand us lazy containers: test against the ABCs, not dict/list.
+from collections.abc import Mapping, Sequence
 
 # seed: "SFF backup requires firmware 6.21.0 or greater."
 SFF_MIN_FIRMWARE = (6, 21, 0)
