@@ -44,15 +44,19 @@ Changes (need ``so_login(so_password)`` first; it logs in once per session):
     ``wait_task(location)``.
 
 Helpers:
-    ``read_cuf(path)`` -> ``{serial, capability, code, issued, size}`` (the CUF format lives
-    here only), ``LUNA_CONNECTION_SPEC`` / ``SO_PASSWORD_SPEC`` (argument_spec pieces matching
-    the ``hsmops.luna.connection`` doc fragment), ``client_from_params(params, **overrides)``.
+    ``read_cuf(path)`` -> ``{serial, capability, code, issued, size, data, file_name}`` (the
+    CUF format lives here only), ``cuf_auth_code_matches(cuf, auth_code)``,
+    ``luna_argument_spec(so_password=False, defaults_only=False, **extra)`` (argument_spec
+    matching the ``hsmops.luna.connection`` doc fragment), ``client_from_params(params,
+    **overrides)``, ``error_result(exc)`` (fail_json kwargs for LunaError/FactError).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
+import hashlib
 import json
 import os
 import socket
@@ -60,6 +64,7 @@ import ssl
 import time
 
 from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.common.text.converters import to_bytes
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import urlparse
 from ansible.module_utils.urls import SSLValidationError, open_url
@@ -82,6 +87,30 @@ SO_PASSWORD_SPEC = dict(
     so_password=dict(type="str", no_log=True, fallback=(env_fallback, ["LUNA_SO_PASSWORD"])),
 )
 CONNECTION_KEYS = ("url", "username", "password", "validate_certs", "ca_path", "timeout")
+
+
+def luna_argument_spec(so_password=False, defaults_only=False, **extra):
+    """A fresh argument_spec: the connection options (+ so_password) + the module's own.
+
+    defaults_only: url and password are not required (modules that take a list of
+    appliances, where the top-level options are only defaults).
+    """
+    spec = copy.deepcopy(LUNA_CONNECTION_SPEC)
+    if defaults_only:
+        spec["url"]["required"] = False
+        spec["password"]["required"] = False
+    if so_password:
+        spec.update(copy.deepcopy(SO_PASSWORD_SPEC))
+    spec.update(extra)
+    return spec
+
+
+def error_result(exc):
+    """fail_json keyword arguments for a LunaError or an engine FactError (no traceback)."""
+    if isinstance(exc, LunaError):
+        result = exc.as_dict()
+        return result
+    return {"msg": str(exc)}
 
 # What the operator should do, by appliance error id (fallback: by HTTP status).
 _HINTS = {
@@ -269,7 +298,16 @@ def read_cuf(path):
         "size": len(data),
         "data": data,
         "file_name": os.path.basename(path),
+        "auth_code_sha256": payload.get("authCodeSha256"),
     }
+
+
+def cuf_auth_code_matches(cuf, auth_code):
+    """True/False when the CUF carries the auth code's SHA-256, None when it does not say."""
+    expected = cuf.get("auth_code_sha256")
+    if not expected:
+        return None
+    return hashlib.sha256(to_bytes(auth_code or "")).hexdigest() == str(expected).lower()
 
 
 class LunaClient(object):

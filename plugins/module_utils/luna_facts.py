@@ -11,6 +11,7 @@ something the schema cannot hold, ``LunaError`` when a call fails).
 ``hsm_facts_with_status(client, gather_objects=True)`` -> the same plus ``url`` and the
 rules engine's ``sff_status`` (what hsm_info/fleet_info return).
 ``policy_values(facts)`` -> {code: bool} of the HSM policies in the facts.
+``read_policies(client)`` / ``read_capabilities(client)`` -> {name: bool}, fresh.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -75,6 +76,16 @@ def hsm_facts_with_status(client, gather_objects=True):
     facts["url"] = client.base_url
     facts["sff_status"] = sff_status(facts)
     return facts
+
+
+def read_capabilities(client):
+    """The HSM capabilities by name -> bool (fresh from the appliance)."""
+    return _by_name(client.get_capabilities(), _HSM_NAMES)
+
+
+def read_policies(client):
+    """The HSM policies by name -> bool (fresh from the appliance)."""
+    return _by_name(client.get_policies(), _HSM_NAMES)
 
 
 def policy_values(facts):
