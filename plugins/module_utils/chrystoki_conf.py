@@ -32,10 +32,7 @@ __metaclass__ = type
 
 import re
 
-try:
-    from collections.abc import Mapping, Sequence
-except ImportError:  # pragma: no cover
-    from collections import Mapping, Sequence  # type: ignore
+from collections.abc import Mapping, Sequence
 
 _BLOCK_OPEN_RE = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_ .\-]*?)\s*=\s*\{\s*$")
 _INI_SECTION_RE = re.compile(r"^\[\s*([^\]]+?)\s*\]$")
@@ -136,7 +133,7 @@ def ha_groups_from_conf(sections, path="Chrystoki.conf"):
     labels = {}
     for index in sorted(by_index, key=int):
         parts = by_index[index]
-        first_line = min(line for _, line in parts.values())
+        first_line = min(line for unused_value, line in parts.values())
         for needed in ("Label", "SN", "Members"):
             if needed not in parts:
                 raise ConfError(path, first_line, "HA group VirtualToken%s has no VirtualToken%s%s: every group needs "
@@ -160,7 +157,7 @@ def ha_groups_from_conf(sections, path="Chrystoki.conf"):
             "synchronize": _sync_flag(sections, label, path),
             "line": label_line,
         })
-    ha_conf = dict((key, value) for key, (value, _) in sections.get("HAConfiguration", {}).items())
+    ha_conf = dict((key, entry[0]) for key, entry in sections.get("HAConfiguration", {}).items())
     return {"ha_groups": groups, "ha_configuration": ha_conf}
 
 

@@ -14,10 +14,7 @@ __metaclass__ = type
 
 import re
 
-try:
-    from collections.abc import Mapping
-except ImportError:  # pragma: no cover
-    from collections import Mapping  # type: ignore
+from collections.abc import Mapping
 
 from ansible_collections.hsmops.luna.plugins.module_utils.luna_facts import gather_hsm_facts
 from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import (
@@ -198,6 +195,11 @@ def sync_plan(target_facts, target_part, peers):
     return {"refusals": refusals, "missing": missing, "verdicts": verdicts}
 
 
+def error_fields(exc):
+    """A LunaError's result fields (status, error_id, details, return_code, serial, url) without its message."""
+    return dict((key, value) for key, value in exc.as_dict().items() if key != "msg")
+
+
 def refusal_text(refusals):
     """All refusals in one message, each naming the HSM, its code and (for clones) the CKR code."""
     parts = []
@@ -205,4 +207,3 @@ def refusal_text(refusals):
         ckr = " %s" % item["return_code"] if item.get("return_code") else ""
         parts.append("(%d) HSM %s %s%s: %s" % (i, item["serial"], item["code"], ckr, item["message"]))
     return " ".join(parts)
-

@@ -143,6 +143,7 @@ from ansible_collections.hsmops.luna.plugins.module_utils.luna_client import (
     client_from_params,
 )
 from ansible_collections.hsmops.luna.plugins.module_utils.luna_partitions import (
+    error_fields,
     PartitionInputError,
     check_label,
     gather_with_partition,
@@ -263,8 +264,7 @@ def main():
     except PartitionInputError as exc:
         module.fail_json(msg=str(exc))
     except LunaError as exc:
-        error = exc.as_dict()
-        module.fail_json(msg="Partition %s: %s" % (module.params["label"], error.pop("msg")), **error)
+        module.fail_json(msg="Partition %s: %s" % (module.params["label"], exc), **error_fields(exc))
     except FactError as exc:
         module.fail_json(msg="The appliance %s reported facts the collection cannot use: %s"
                          % (module.params["url"], exc))

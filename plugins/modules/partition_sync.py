@@ -160,6 +160,7 @@ from ansible_collections.hsmops.luna.plugins.module_utils.luna_client import (
     client_from_params,
 )
 from ansible_collections.hsmops.luna.plugins.module_utils.luna_partitions import (
+    error_fields,
     gather_with_partition,
     hsm_where,
     missing_partition_message,
@@ -185,14 +186,13 @@ def gather_peers(module, facts):
     out = []
     for index, peer in enumerate(module.params["peers"]):
         label = peer.get("partition") or module.params["partition"]
-        overrides = dict((k, peer.get(k)) for k in ("url", "username", "password", "ca_path", "validate_certs",
-                                                     "timeout", "name"))
+        keys = ("url", "username", "password", "ca_path", "validate_certs", "timeout", "name")
+        overrides = dict((k, peer.get(k)) for k in keys)
         try:
             with client_from_params(module.params, **overrides) as peer_client:
                 peer_facts, peer_part = gather_with_partition(peer_client, label, gather_objects=True)
         except LunaError as exc:
-            error = exc.as_dict()
-            module.fail_json(msg="peers[%d]: cannot read the peer: %s" % (index, error.pop("msg")), **error)
+            module.fail_json(msg="peers[%d]: cannot read the peer: %s" % (index, exc), **error_fields(exc))
         where = hsm_where(peer_facts, peer["url"])
         if peer_part is None:
             module.fail_json(msg="peers[%d]: %s" % (index, missing_partition_message(peer_facts, label, where)))
@@ -260,8 +260,7 @@ def main():
         with client_from_params(module.params) as client:
             run(module, client)
     except LunaError as exc:
-        error = exc.as_dict()
-        module.fail_json(msg="Partition %s: %s" % (module.params["partition"], error.pop("msg")), **error)
+        module.fail_json(msg="Partition %s: %s" % (module.params["partition"], exc), **error_fields(exc))
     except FactError as exc:
         module.fail_json(msg="An appliance reported facts the collection cannot use: %s" % exc)
 

@@ -185,10 +185,7 @@ try:
 except ImportError:  # pragma: no cover - ansible-core depends on PyYAML
     HAS_YAML = False
 
-try:
-    from collections.abc import Mapping, Sequence
-except ImportError:  # pragma: no cover
-    from collections import Mapping, Sequence  # type: ignore
+from collections.abc import Mapping, Sequence
 
 from ansible_collections.hsmops.luna.plugins.module_utils.sff_plan import sff_change_plan
 from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import FactError

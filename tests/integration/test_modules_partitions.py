@@ -172,8 +172,8 @@ def test_partition_policy_so_password_never_shown(emulator, ansible):
     assert run.rc == 0, run
     assert emulator.so_password not in run.output
     assert emulator.admin_password not in run.output
-    wrong = ansible.module("partition_policy", dict(args, so_password="wrong-so-pw-123",
-                                                     policies={"private_key_sff_backup": True}), verbosity=4)
+    wrong_args = dict(args, so_password="wrong-so-pw-123", policies={"private_key_sff_backup": True})
+    wrong = ansible.module("partition_policy", wrong_args, verbosity=4)
     assert wrong.rc != 0 and "so_password" in wrong.result["msg"], wrong
     assert "wrong-so-pw-123" not in wrong.output
 
