@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Route
 
 from ansible_collections.hsmops.luna.plugins.module_utils import sff_rules
 
@@ -233,10 +234,17 @@ def _hsm_url(serial):
     return "/api/lunasa/hsms/%s" % serial
 
 
+_POLICY_STATIC = {
+    code: {"id": str(code), "code": code, "name": POLICY_NAMES[code], "description": HSM_POLICY_DESCRIPTIONS[code]}
+    for code in POLICY_NAMES}
+
+
 def _policy_item(serial, code, value):
-    return {"id": str(code), "code": code, "name": POLICY_NAMES[code], "description": HSM_POLICY_DESCRIPTIONS[code],
-            "value": value, "destructive": code in sff_rules.HSM_DESTRUCTIVE_POLICIES,
-            "url": "%s/policies/%d" % (_hsm_url(serial), code)}
+    item = dict(_POLICY_STATIC[code])
+    item["value"] = value
+    item["destructive"] = code in sff_rules.HSM_DESTRUCTIVE_POLICIES
+    item["url"] = "/api/lunasa/hsms/%s/policies/%d" % (serial, code)
+    return item
 
 
 def _partition_policy_item(serial, pid, code, value):
@@ -281,6 +289,19 @@ def build_app(rt, state_dir, log_requests=True):
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     rt.vendor_public = pki.load_vendor_public(state_dir)
 
+    def route(method, path):
+        """A plain Starlette route on the FastAPI app: path parameters become keyword arguments.
+
+        Every body and parameter is checked by hand (the contract's error bodies), so FastAPI's
+        per-request parameter solving would only cost time on the hot read paths.
+        """
+        def register(fn):
+            async def endpoint(request):
+                return await fn(request, **request.path_params)
+            app.router.routes.append(Route(path, endpoint, methods=[method], name=fn.__name__))
+            return fn
+        return register
+
     @app.exception_handler(ApiError)
     async def api_error(request, exc):
         return reply(exc.body(), exc.status, exc.headers)
@@ -318,16 +339,16 @@ def build_app(rt, state_dir, log_requests=True):
             raise ApiError("HSMPLUGIN_INVALID_HSM", "No HSM %s in this fleet." % serial[:64], "serial")
         return serial
 
-    @app.get(HEALTH_PATH)
-    async def health():
+    @route("GET", HEALTH_PATH)
+    async def health(request: Request):
         return reply({"status": "ok", "hsms": len(rt.serials)})
 
-    @app.get("/emulator/faults/{serial}")
+    @route("GET", "/emulator/faults/{serial}")
     async def get_faults(request: Request, serial: str):
         admin_only(request)
         return reply(rt.faults[known_serial(serial)])
 
-    @app.put("/emulator/faults/{serial}")
+    @route("PUT", "/emulator/faults/{serial}")
     async def put_faults(request: Request, serial: str):
         admin_only(request)
         known_serial(serial)
@@ -340,9 +361,10 @@ def build_app(rt, state_dir, log_requests=True):
         log.info("faults for HSM %s set to %s", serial, json.dumps(faults, sort_keys=True))
         return reply(faults)
 
-    @app.post("/emulator/users/{user}/unlock")
-    async def unlock(request: Request, user: str, hsm: str = ""):
+    @route("POST", "/emulator/users/{user}/unlock")
+    async def unlock(request: Request, user: str):
         principal = admin_only(request)
+        hsm = request.query_params.get("hsm", "")
         serial = known_serial(hsm) if hsm else principal.serial
         if user not in USERS and user != SO_USER:
             raise errors.bad_request("Unknown user %r; expected one of %s or so." % (user[:32], ", ".join(USERS)), "user")
@@ -352,7 +374,7 @@ def build_app(rt, state_dir, log_requests=True):
 
     # ------------------------------------------------------------------ sessions
 
-    @app.post(SESSION_PATH)
+    @route("POST", SESSION_PATH)
     async def open_session(request: Request):
         principal = principal_of(request)
         await json_body(request, required=False)
@@ -360,7 +382,7 @@ def build_app(rt, state_dir, log_requests=True):
         cookie = "SESSION=%s; Path=/; HttpOnly; Secure; SameSite=Strict" % token
         return no_content({"Set-Cookie": cookie})
 
-    @app.delete(SESSION_PATH)
+    @route("DELETE", SESSION_PATH)
     async def close_session(request: Request):
         principal = principal_of(request)
         if principal.session is not None:
@@ -369,12 +391,12 @@ def build_app(rt, state_dir, log_requests=True):
 
     # ------------------------------------------------------------------ HSM
 
-    @app.get("/api/lunasa/hsms")
+    @route("GET", "/api/lunasa/hsms")
     async def list_hsms(request: Request):
         serial = principal_of(request).serial
         return reply({"hsms": [{"id": serial, "url": _hsm_url(serial)}]})
 
-    @app.get("/api/lunasa/hsms/{hsm_id}")
+    @route("GET", "/api/lunasa/hsms/{hsm_id}")
     async def get_hsm(request: Request, hsm_id: str):
         principal = this_hsm(request, hsm_id)
         row = hsm_or_404(rt.store.conn(), principal.serial)
@@ -386,13 +408,13 @@ def build_app(rt, state_dir, log_requests=True):
             "firmware": url + "/firmware", "policies": url + "/policies", "capabilities": url + "/capabilities",
             "partitions": url + "/partitions"})
 
-    @app.get("/api/lunasa/hsms/{hsm_id}/firmware")
+    @route("GET", "/api/lunasa/hsms/{hsm_id}/firmware")
     async def get_firmware(request: Request, hsm_id: str):
         principal = this_hsm(request, hsm_id)
         row = hsm_or_404(rt.store.conn(), principal.serial)
         return reply({"version": row["firmware"]})
 
-    @app.post("/api/lunasa/hsms/{hsm_id}/login")
+    @route("POST", "/api/lunasa/hsms/{hsm_id}/login")
     async def so_login(request: Request, hsm_id: str):
         principal = this_hsm(request, hsm_id)
         body = await json_body(request)
@@ -414,13 +436,13 @@ def build_app(rt, state_dir, log_requests=True):
         rt.set_so(principal, True)
         return no_content()
 
-    @app.delete("/api/lunasa/hsms/{hsm_id}/login")
+    @route("DELETE", "/api/lunasa/hsms/{hsm_id}/login")
     async def so_logout(request: Request, hsm_id: str):
         principal = this_hsm(request, hsm_id)
         rt.set_so(principal, False)
         return no_content()
 
-    @app.get("/api/lunasa/hsms/{hsm_id}/capabilities")
+    @route("GET", "/api/lunasa/hsms/{hsm_id}/capabilities")
     async def get_capabilities(request: Request, hsm_id: str):
         principal = this_hsm(request, hsm_id)
         caps = st.capabilities(hsm_or_404(rt.store.conn(), principal.serial))
@@ -428,20 +450,20 @@ def build_app(rt, state_dir, log_requests=True):
             {"id": str(c), "code": c, "name": POLICY_NAMES[c], "description": HSM_POLICY_DESCRIPTIONS[c], "value": v}
             for c, v in sorted(caps.items())]})
 
-    @app.get("/api/lunasa/hsms/{hsm_id}/policies")
+    @route("GET", "/api/lunasa/hsms/{hsm_id}/policies")
     async def get_policies(request: Request, hsm_id: str):
         principal = this_hsm(request, hsm_id)
         pols = st.policies(hsm_or_404(rt.store.conn(), principal.serial))
         return reply({"policies": [_policy_item(principal.serial, c, v) for c, v in sorted(pols.items())]})
 
-    @app.get("/api/lunasa/hsms/{hsm_id}/policies/{code}")
+    @route("GET", "/api/lunasa/hsms/{hsm_id}/policies/{code}")
     async def get_policy(request: Request, hsm_id: str, code: str):
         principal = this_hsm(request, hsm_id)
         number = policy_code(code, POLICY_NAMES)
         pols = st.policies(hsm_or_404(rt.store.conn(), principal.serial))
         return reply(_policy_item(principal.serial, number, pols[number]))
 
-    @app.put("/api/lunasa/hsms/{hsm_id}/policies/{code}")
+    @route("PUT", "/api/lunasa/hsms/{hsm_id}/policies/{code}")
     async def put_policy(request: Request, hsm_id: str, code: str):
         principal = this_hsm(request, hsm_id)
         number = policy_code(code, POLICY_NAMES)
@@ -472,7 +494,7 @@ def build_app(rt, state_dir, log_requests=True):
         await rt.write(ops.set_policies, serial, {number: value}, rt)
         return no_content()
 
-    @app.patch("/api/lunasa/hsms/{hsm_id}/policies")
+    @route("PATCH", "/api/lunasa/hsms/{hsm_id}/policies")
     async def patch_policies(request: Request, hsm_id: str):
         principal = this_hsm(request, hsm_id)
         body = await json_body(request)
@@ -498,7 +520,7 @@ def build_app(rt, state_dir, log_requests=True):
 
     # ------------------------------------------------------------------ package files and the CUF
 
-    @app.post(PACKAGE_PATH)
+    @route("POST", PACKAGE_PATH)
     async def upload_package(request: Request):
         principal = principal_of(request)
         name = request.headers.get("x-luna-file-name", "")
@@ -515,14 +537,14 @@ def build_app(rt, state_dir, log_requests=True):
         await rt.write(save)
         return reply({"id": name, "size": len(data)}, 201, {"Location": "%s/%s" % (PACKAGE_PATH, name)})
 
-    @app.get(PACKAGE_PATH)
+    @route("GET", PACKAGE_PATH)
     async def list_packages(request: Request):
         principal = principal_of(request)
         rows = rt.store.conn().execute("SELECT name, length(data) AS size FROM package_files WHERE hsm = ? ORDER BY name",
                                        (principal.serial,)).fetchall()
         return reply({"packageFiles": [{"id": r["name"], "size": r["size"]} for r in rows]})
 
-    @app.post("/api/lunasa/hsms/{hsm_id}/capabilityUpdates")
+    @route("POST", "/api/lunasa/hsms/{hsm_id}/capabilityUpdates")
     async def capability_update(request: Request, hsm_id: str):
         principal = this_hsm(request, hsm_id)
         serial = principal.serial
@@ -554,7 +576,7 @@ def build_app(rt, state_dir, log_requests=True):
 
     # ------------------------------------------------------------------ tasks
 
-    @app.get("/tasks/{task_id}")
+    @route("GET", "/tasks/{task_id}")
     async def get_task(request: Request, task_id: str):
         principal = principal_of(request)
         row = None
@@ -583,14 +605,14 @@ def build_app(rt, state_dir, log_requests=True):
             raise ApiError("HSMPLUGIN_INVALID_PARTITION", "HSM %s has no partition %s." % (serial, pid[:32]), "pid")
         return row
 
-    @app.get("/api/lunasa/hsms/{hsm_id}/partitions")
+    @route("GET", "/api/lunasa/hsms/{hsm_id}/partitions")
     async def list_partitions(request: Request, hsm_id: str):
         principal = this_hsm(request, hsm_id)
         rows = st.partition_rows(rt.store.conn(), principal.serial)
         url = _hsm_url(principal.serial) + "/partitions/"
         return reply({"partitions": [{"id": r["serial"], "url": url + r["serial"]} for r in rows]})
 
-    @app.post("/api/lunasa/hsms/{hsm_id}/partitions")
+    @route("POST", "/api/lunasa/hsms/{hsm_id}/partitions")
     async def create_partition(request: Request, hsm_id: str):
         principal = this_hsm(request, hsm_id)
         body = await json_body(request)
@@ -600,7 +622,7 @@ def build_app(rt, state_dir, log_requests=True):
         url = "%s/partitions/%s" % (_hsm_url(principal.serial), pid)
         return reply({"id": pid, "url": url}, 201, {"Location": url})
 
-    @app.get("/api/lunasa/hsms/{hsm_id}/partitions/{pid}")
+    @route("GET", "/api/lunasa/hsms/{hsm_id}/partitions/{pid}")
     async def get_partition(request: Request, hsm_id: str, pid: str):
         principal = this_hsm(request, hsm_id)
         with rt.store.read() as conn:
@@ -610,7 +632,7 @@ def build_app(rt, state_dir, log_requests=True):
         return reply({"id": pid, "name": row["label"], "serialNumber": pid, "objectCount": count,
                       "policies": url + "/policies", "objects": url + "/objects"})
 
-    @app.delete("/api/lunasa/hsms/{hsm_id}/partitions/{pid}")
+    @route("DELETE", "/api/lunasa/hsms/{hsm_id}/partitions/{pid}")
     async def delete_partition(request: Request, hsm_id: str, pid: str):
         principal = this_hsm(request, hsm_id)
         rt.require_so(principal)
@@ -618,14 +640,14 @@ def build_app(rt, state_dir, log_requests=True):
         await rt.write(ops.delete_partition, principal.serial, pid)
         return no_content()
 
-    @app.get("/api/lunasa/hsms/{hsm_id}/partitions/{pid}/policies")
+    @route("GET", "/api/lunasa/hsms/{hsm_id}/partitions/{pid}/policies")
     async def get_partition_policies(request: Request, hsm_id: str, pid: str):
         principal = this_hsm(request, hsm_id)
         row = partition_or_404(rt.store.conn(), principal.serial, pid)
         pols = {int(k): v for k, v in json.loads(row["policies"]).items()}
         return reply({"policies": [_partition_policy_item(principal.serial, pid, c, v) for c, v in sorted(pols.items())]})
 
-    @app.get("/api/lunasa/hsms/{hsm_id}/partitions/{pid}/policies/{code}")
+    @route("GET", "/api/lunasa/hsms/{hsm_id}/partitions/{pid}/policies/{code}")
     async def get_partition_policy(request: Request, hsm_id: str, pid: str, code: str):
         principal = this_hsm(request, hsm_id)
         row = partition_or_404(rt.store.conn(), principal.serial, pid)
@@ -633,7 +655,7 @@ def build_app(rt, state_dir, log_requests=True):
         pols = {int(k): v for k, v in json.loads(row["policies"]).items()}
         return reply(_partition_policy_item(principal.serial, pid, number, pols[number]))
 
-    @app.put("/api/lunasa/hsms/{hsm_id}/partitions/{pid}/policies/{code}")
+    @route("PUT", "/api/lunasa/hsms/{hsm_id}/partitions/{pid}/policies/{code}")
     async def put_partition_policy(request: Request, hsm_id: str, pid: str, code: str):
         principal = this_hsm(request, hsm_id)
         partition_or_404(rt.store.conn(), principal.serial, pid)
@@ -644,7 +666,7 @@ def build_app(rt, state_dir, log_requests=True):
         await rt.write(ops.set_partition_policy, principal.serial, pid, number, value)
         return no_content()
 
-    @app.get("/api/lunasa/hsms/{hsm_id}/partitions/{pid}/objects")
+    @route("GET", "/api/lunasa/hsms/{hsm_id}/partitions/{pid}/objects")
     async def list_objects(request: Request, hsm_id: str, pid: str):
         principal = this_hsm(request, hsm_id)
         with rt.store.read() as conn:
@@ -654,7 +676,7 @@ def build_app(rt, state_dir, log_requests=True):
                                    "extractable": bool(r["extractable"]), "offBoard": bool(r["off_board"])}
                                   for r in rows]})
 
-    @app.post("/api/lunasa/hsms/{hsm_id}/partitions/{pid}/objects")
+    @route("POST", "/api/lunasa/hsms/{hsm_id}/partitions/{pid}/objects")
     async def create_object(request: Request, hsm_id: str, pid: str):
         principal = this_hsm(request, hsm_id)
         body = await json_body(request)
@@ -665,7 +687,7 @@ def build_app(rt, state_dir, log_requests=True):
 
     # ------------------------------------------------------------------ cloning, HA, SFF
 
-    @app.post("/api/lunasa/hsms/{hsm_id}/partitions/{pid}/clone")
+    @route("POST", "/api/lunasa/hsms/{hsm_id}/partitions/{pid}/clone")
     async def clone(request: Request, hsm_id: str, pid: str):
         principal = this_hsm(request, hsm_id)
         body = await json_body(request)
@@ -681,7 +703,7 @@ def build_app(rt, state_dir, log_requests=True):
         result = await rt.write(ops.clone, principal.serial, pid, target_serial, target_pid, fingerprints)
         return reply(result)
 
-    @app.post("/api/lunasa/hsms/{hsm_id}/partitions/{pid}/synchronize")
+    @route("POST", "/api/lunasa/hsms/{hsm_id}/partitions/{pid}/synchronize")
     async def synchronize(request: Request, hsm_id: str, pid: str):
         principal = this_hsm(request, hsm_id)
         body = await json_body(request)
@@ -696,14 +718,14 @@ def build_app(rt, state_dir, log_requests=True):
         rt.check_not_busy(principal.serial)
         return reply(await rt.write(ops.synchronize, principal.serial, pid, peers))
 
-    @app.post("/api/lunasa/hsms/{hsm_id}/partitions/{pid}/sffBackup")
+    @route("POST", "/api/lunasa/hsms/{hsm_id}/partitions/{pid}/sffBackup")
     async def sff_backup(request: Request, hsm_id: str, pid: str):
         principal = this_hsm(request, hsm_id)
         body = await json_body(request)
         rt.require_so(principal)
         return reply(await rt.write(ops.sff_backup, principal.serial, pid, body.get("token"), time.time()))
 
-    @app.post("/api/lunasa/hsms/{hsm_id}/partitions/{pid}/sffRestore")
+    @route("POST", "/api/lunasa/hsms/{hsm_id}/partitions/{pid}/sffRestore")
     async def sff_restore(request: Request, hsm_id: str, pid: str):
         principal = this_hsm(request, hsm_id)
         body = await json_body(request)
