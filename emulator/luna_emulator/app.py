@@ -124,6 +124,11 @@ class ApplianceGate:
         except ApiError as err:
             outcome["status"] = err.status
             await _send_error(send, err)
+        except Exception as exc:  # noqa: BLE001 - never uvicorn's text/plain 500: the contract's body
+            log.error("internal error on %s %s: %s", method, path, type(exc).__name__)
+            if outcome["status"] == "-":
+                outcome["status"] = 500
+                await _send_error(send, ApiError("FRAMEWORK_INTERNAL_ERROR", "Internal error in the emulated appliance."))
         finally:
             if self.log_requests:
                 access_log.info("%s %s %s -> %s %.1fms user=%s", serial or "-", method, path, outcome["status"],

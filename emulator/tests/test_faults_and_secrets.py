@@ -25,14 +25,15 @@ def test_faults_are_off_by_default(emu, faults):
 
 
 def test_latency(emu, faults):
-    assert faults.put("/emulator/faults/%s" % FAULT, json={"latency_ms": 300}).status_code == 200
+    other = emu.client("200014")
+    assert other.get("/api/lunasa/hsms").status_code == 200  # connected before the clock starts
+    assert faults.put("/emulator/faults/%s" % FAULT, json={"latency_ms": 1500}).status_code == 200
     started = time.monotonic()
     assert faults.get("/api/lunasa/hsms").status_code == 200
-    assert time.monotonic() - started >= 0.3
-    other = emu.client("200014")  # other appliances are not slowed down
-    started = time.monotonic()
+    assert time.monotonic() - started >= 1.5
+    started = time.monotonic()  # other appliances are not slowed down (generous margin for a busy machine)
     assert other.get("/api/lunasa/hsms").status_code == 200
-    assert time.monotonic() - started < 0.3
+    assert time.monotonic() - started < 1.0
 
 
 def test_fail_after(emu, faults):
