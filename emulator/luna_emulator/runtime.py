@@ -228,6 +228,10 @@ class Runtime:
         return Principal(serial, user, None)
 
     def new_session(self, serial, user):
+        if len(self.sessions) >= 10000:  # forget idle sessions so a long run does not grow without bound
+            cutoff = time.monotonic() - self.config["session_idle_timeout"]
+            for key in [k for k, v in self.sessions.items() if v["last"] < cutoff]:
+                del self.sessions[key]
         token = secrets.token_urlsafe(32)
         self.sessions[token] = {"serial": serial, "user": user, "last": time.monotonic(), "so": False}
         return token
