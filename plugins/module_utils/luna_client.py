@@ -112,6 +112,7 @@ def error_result(exc):
         return result
     return {"msg": str(exc)}
 
+
 # What the operator should do, by appliance error id (fallback: by HTTP status).
 _HINTS = {
     "FRAMEWORK_UNAUTHORIZED": "check username and password (options username/password or LUNA_USERNAME/LUNA_PASSWORD)",
@@ -361,7 +362,7 @@ class LunaClient(object):
         if self._password is None or self._password == "":
             raise self._error("no appliance password given",
                               hint="set password (or LUNA_PASSWORD) for user %s" % self.username)
-        status, headers, _ = self._send("POST", "/auth/session", body={}, basic=True, retry=True, relogin=False)
+        status, headers = self._send("POST", "/auth/session", body={}, basic=True, retry=True, relogin=False)[:2]
         cookie = None
         for value in _all_headers(headers, "Set-Cookie"):
             first = value.split(";", 1)[0].strip()
@@ -404,7 +405,7 @@ class LunaClient(object):
     def _so_login(self):
         serial = self.serial
         self.request("POST", "/api/lunasa/hsms/%s/login" % serial,
-                      body={"ped": "0", "password": self._so_password, "role": "so"}, expect=(200, 204))
+                     body={"ped": "0", "password": self._so_password, "role": "so"}, expect=(200, 204))
         self._so_logged_in = True
 
     # ------------------------------------------------------------------ transport
@@ -540,7 +541,7 @@ class LunaClient(object):
         """One poll of a task -> (state, body); state: 'running', 'done' or 'gone'."""
         path = self._path(location)
         try:
-            status, _, body = self.request("GET", path)
+            status, body = self.request("GET", path)[::2]
         except LunaError as exc:
             if exc.status == 410:
                 return "gone", None
@@ -652,8 +653,8 @@ class LunaClient(object):
         body = {"value": 1 if value else 0}
         if confirm_destructive:
             body["confirm"] = "proceed"
-        status, headers, _ = self.request("PUT", self._hsm("/policies/%d" % int(code)), body=body,
-                                          expect=(200, 202, 204))
+        status, headers = self.request("PUT", self._hsm("/policies/%d" % int(code)), body=body,
+                                       expect=(200, 202, 204))[:2]
         return self._wait_if_task(status, headers, "the change of HSM policy %s" % code)
 
     def set_policies(self, values):
@@ -663,8 +664,8 @@ class LunaClient(object):
 
     def upload_package(self, file_name, data):
         """Upload a package file (e.g. a CUF) -> its appliance id."""
-        _, _, body = self.request("POST", "/api/lunasa/packageFiles", data=data,
-                                  extra_headers={"X-Luna-File-Name": file_name}, expect=(200, 201))
+        body = self.request("POST", "/api/lunasa/packageFiles", data=data,
+                            extra_headers={"X-Luna-File-Name": file_name}, expect=(200, 201))[2]
         return (body or {}).get("id") or file_name
 
     def apply_capability_update(self, file_name, auth_code):
@@ -726,7 +727,7 @@ class LunaClient(object):
 
     def create_partition(self, label):
         """-> id of the new partition (SO logged in)."""
-        _, _, body = self.request("POST", self._hsm("/partitions"), body={"name": label}, expect=(200, 201))
+        body = self.request("POST", self._hsm("/partitions"), body={"name": label}, expect=(200, 201))[2]
         return str((body or {}).get("id"))
 
     def delete_partition(self, pid):
@@ -738,14 +739,14 @@ class LunaClient(object):
 
     def clone(self, pid, target, objects=None):
         """Clone objects to another partition -> {cloned, skipped}. target: {url|hsm, partition}."""
-        _, _, body = self.request("POST", self._part(pid, "/clone"), body={"target": target, "objects": objects},
-                                  expect=(200,))
+        body = self.request("POST", self._part(pid, "/clone"), body={"target": target, "objects": objects},
+                            expect=(200,))[2]
         return body or {}
 
     def synchronize(self, pid, peers):
         """Copy into this partition what its peers hold and it lacks -> {cloned}.
         peers: [{hsm: serial, partition: pid}]."""
-        _, _, body = self.request("POST", self._part(pid, "/synchronize"), body={"peers": peers}, expect=(200,))
+        body = self.request("POST", self._part(pid, "/synchronize"), body={"peers": peers}, expect=(200,))[2]
         return body or {}
 
 

@@ -56,8 +56,8 @@ options:
     default: ha_group
   members:
     description:
-      - Every member of the HA group (all of them: a member left out cannot be proven compatible).
-        Keys not given fall back to the module's connection options.
+      - Every member of the HA group (all of them, since a member left out cannot be proven compatible).
+      - Keys not given fall back to the module's connection options.
     type: list
     elements: dict
     required: true

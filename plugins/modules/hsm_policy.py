@@ -18,8 +18,8 @@ description:
   - Policies 6, 7, 12 and 22 are destructive (changing them erases every partition of the
     HSM) and are refused unless O(allow_zeroize=true). Policies 0 and 1 are fixed at
     manufacture and cannot be changed.
-  - Switching policy 38 on every member of an HA group is M(hsmops.luna.ha_group_policy)'s job:
-    HA members with different SFF states cannot replicate.
+  - To switch policy 38 on every member of an HA group use M(hsmops.luna.ha_group_policy),
+    since HA members with different SFF states cannot replicate.
 author:
   - hsmops engineers (@hsmops)
 extends_documentation_fragment:

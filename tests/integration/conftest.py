@@ -233,7 +233,7 @@ class AnsibleRunner(object):
         if verbosity:
             cmd.append("-" + "v" * verbosity)
         proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(env), cwd=self.workdir,
-                              timeout=600)
+                              timeout=600, check=False)
         return Result(proc.returncode, proc.stdout, proc.stderr, _parse_adhoc(proc.stdout))
 
     def write(self, name, text):
@@ -255,7 +255,7 @@ class AnsibleRunner(object):
         if "-i" not in extra_args:
             cmd += ["-i", "localhost,", "-c", "local"]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(kwargs.get("env")),
-                              cwd=self.workdir, timeout=kwargs.get("timeout", 900))
+                              cwd=self.workdir, timeout=kwargs.get("timeout", 900), check=False)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -267,7 +267,7 @@ def _parse_adhoc(stdout):
     text = stdout[marker + 3:]
     decoder = json.JSONDecoder()
     try:
-        value, _ = decoder.raw_decode(text)
+        value = decoder.raw_decode(text)[0]
     except ValueError:
         return None
     return value

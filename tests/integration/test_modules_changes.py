@@ -243,4 +243,3 @@ def test_ha_group_policy_failure_midway_names_the_changed_members(emulator, ansi
     finish = ansible.module("ha_group_policy", args)
     assert finish.rc == 0 and finish.result["flipped"] == ["east_2"], finish
     assert all(emulator.facts(s)["sff_policy"] for s in ("154701", "154702"))
-

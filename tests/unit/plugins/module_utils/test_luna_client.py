@@ -184,8 +184,8 @@ def test_so_login_happens_once_per_run(monkeypatch, sleeps):
 
 def test_wrong_so_password_is_not_a_session_expiry(monkeypatch, sleeps):
     so = "/api/lunasa/hsms/154701/login"
-    client, replay = make(monkeypatch, sleeps, [login(), hsms(), error("POST", so, 401, "HSMPLUGIN_LOGIN_FAILED",
-                                                                     "SO login failed")])
+    failed = error("POST", so, 401, "HSMPLUGIN_LOGIN_FAILED", "SO login failed")
+    client, replay = make(monkeypatch, sleeps, [login(), hsms(), failed])
     with pytest.raises(LunaError) as info:
         client.so_login("wrong")
     assert client.logins == 1
@@ -246,8 +246,8 @@ def test_appliance_error_message_names_hsm_status_id_and_what_to_do(monkeypatch,
     with pytest.raises(LunaError) as info:
         client.set_policy(38, True)
     err = info.value
-    assert (err.status, err.error_id, err.details, err.serial) == (422, "HSMPLUGIN_OPERATION_NOT_ALLOWED",
-                                                                    "CUF_NOT_APPLIED", SERIAL)
+    expected = (422, "HSMPLUGIN_OPERATION_NOT_ALLOWED", "CUF_NOT_APPLIED", SERIAL)
+    assert (err.status, err.error_id, err.details, err.serial) == expected
     text = str(err)
     for part in ("HSM 154701", BASE, "HTTP 422", "HSMPLUGIN_OPERATION_NOT_ALLOWED", "policy 38 needs the CUF",
                  "CUF_NOT_APPLIED", "What to do"):

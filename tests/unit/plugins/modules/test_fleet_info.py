@@ -39,7 +39,7 @@ def test_fleet_info_keeps_the_others_and_names_the_failures(monkeypatch, workers
 
 def test_fleet_info_fail_on_unreachable_still_returns_facts(monkeypatch):
     replay_runs(monkeypatch, load("fleet_info_demo"))
-    result, _ = run_module("fleet_info", args(fail_on_unreachable=True))
+    result = run_module("fleet_info", args(fail_on_unreachable=True))[0]
     assert result["failed"] is True
     assert "2 of 5" in result["msg"] and "gone_1" in result["msg"] and "east_2" in result["msg"]
     assert len(result["hsms"]) == 3
@@ -50,11 +50,11 @@ def test_fleet_info_duplicate_appliance_is_reported(monkeypatch):
     fixture["appliances"]["https://east-1.hsm.test"] *= 2
     replay_runs(monkeypatch, fixture)
     appliances = [{"name": "a", "url": "https://east-1.hsm.test"}, {"name": "b", "url": "https://east-1.hsm.test"}]
-    result, _ = run_module("fleet_info", args(appliances=appliances, workers=1))
+    result = run_module("fleet_info", args(appliances=appliances, workers=1))[0]
     assert [h["name"] for h in result["hsms"]] == ["a"]
     assert "listed twice" in result["unreachable_appliances"][0]["msg"]
 
 
 def test_fleet_info_workers_must_be_positive():
-    result, _ = run_module("fleet_info", args(workers=0))
+    result = run_module("fleet_info", args(workers=0))[0]
     assert result["failed"] is True and "workers" in result["msg"]

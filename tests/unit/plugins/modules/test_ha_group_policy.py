@@ -39,7 +39,7 @@ def test_check_real_again(monkeypatch):
     assert len(so_logins) == 2 and len(flips) == 2 and max(so_logins) < min(flips)
     assert "demo-so-pw" not in raw
 
-    again, _ = run_module("ha_group_policy", args())
+    again = run_module("ha_group_policy", args())[0]
     assert again["changed"] is False and again["flipped"] == [] and again["mixed_window_ms"] == 0
     assert len(replay.writes()) == 2
 
@@ -58,7 +58,7 @@ def test_failure_midway_names_changed_members_and_how_to_finish(monkeypatch):
             break
     replay = replay_runs(monkeypatch, fixture)
     run_module("ha_group_policy", args(), check=True)
-    result, _ = run_module("ha_group_policy", args())
+    result = run_module("ha_group_policy", args())[0]
     assert result["failed"] is True and result["changed"] is True
     assert result["flipped"] == ["east_1"]
     msg = result["msg"]
@@ -77,7 +77,7 @@ def test_so_login_failure_changes_no_member(monkeypatch):
             break
     replay = replay_runs(monkeypatch, fixture)
     run_module("ha_group_policy", args(), check=True)
-    result, _ = run_module("ha_group_policy", args())
+    result = run_module("ha_group_policy", args())[0]
     assert result["failed"] is True and result["changed"] is False and result["flipped"] == []
     assert "no member was changed" in result["msg"] and "HSM 154702" in result["msg"]
     assert replay.writes() == []
@@ -91,7 +91,7 @@ def test_member_without_cuf_is_refused(monkeypatch):
                 if cap["code"] == 38:
                     cap["value"] = 0
     replay = replay_runs(monkeypatch, fixture)
-    result, _ = run_module("ha_group_policy", args())
+    result = run_module("ha_group_policy", args())[0]
     assert result["failed"] is True and "154702" in result["msg"] and "CUF_NOT_APPLIED" in result["msg"]
     assert "nothing was changed" in result["msg"] and replay.writes() == []
     steps = dict((step["serial"], step["actions"]) for step in result["plan"]["steps"])
@@ -102,6 +102,6 @@ def test_unreachable_member_changes_nothing(monkeypatch):
     fixture = _real_run_fixture()
     fixture["appliances"][EAST2] = [{"method": "POST", "path": "/auth/session", "raise": "refused"}] * 4
     replay = replay_runs(monkeypatch, fixture)
-    result, _ = run_module("ha_group_policy", args())
+    result = run_module("ha_group_policy", args())[0]
     assert result["failed"] is True and "east_2" in result["msg"] and "nothing was changed" in result["msg"]
     assert replay.writes() == []

@@ -44,7 +44,7 @@ def test_capability_check_real_again(monkeypatch):
     assert [c for c in replay.calls if c["path"].startswith("/tasks/")]
     assert code not in raw
 
-    again, _ = run_module("hsm_capability", args())
+    again = run_module("hsm_capability", args())[0]
     assert again["changed"] is False and again["wiped"] == [] and len(replay.writes()) == 2
 
 
@@ -87,7 +87,7 @@ def test_not_capable_hsm_is_refused_with_the_engine_reasons(monkeypatch):
         if item["method"] == "GET" and item["path"] == "/api/lunasa/hsms/154701":
             item["body"].update(firmwareVersion="6.10.9", authenticationMethod="password")
     replay = replay_runs(monkeypatch, fixture)
-    result, _ = run_module("hsm_capability", args())
+    result = run_module("hsm_capability", args())[0]
     assert result["failed"] is True
     assert "FIRMWARE_TOO_OLD" in result["msg"] and "NOT_PED_AUTHENTICATED" in result["msg"]
     assert "Nothing was uploaded" in result["msg"] and replay.writes() == []

@@ -53,7 +53,7 @@ def test_hsm_info_malformed_firmware_names_field_and_hsm(monkeypatch):
 
 def test_hsm_info_without_objects_skips_object_calls(monkeypatch):
     replay = replay_runs(monkeypatch, load("hsm_info_154701"))
-    result, _ = run_module("hsm_info", dict(ARGS, gather_objects=False))
+    result = run_module("hsm_info", dict(ARGS, gather_objects=False))[0]
     [part] = result["hsm"]["partitions"]
     assert part["objects"] == [] and part["object_count"] == 2
     assert not [c for c in replay.calls if c["path"].endswith("/objects")]

@@ -22,7 +22,7 @@ def conn(host, **extra):
 def test_sff_on_check_real_again(monkeypatch):
     replay = replay_runs(monkeypatch, load("hsm_policy_sff_on_154712"))
     args = conn("west-2", policies={"38": 1})
-    check, _ = run_module("hsm_policy", args, check=True, diff=True)
+    check = run_module("hsm_policy", args, check=True, diff=True)[0]
     assert check["changed"] is True and replay.writes() == []
     assert not [c for c in replay.calls if c["path"].endswith("/login")]  # no SO login in check mode
     assert check["changes"] == [{"code": 38, "name": "sff_backup", "from": False, "to": True}]
@@ -37,14 +37,14 @@ def test_sff_on_check_real_again(monkeypatch):
     assert len(so_logins) == 1
     assert SO not in raw
 
-    again, _ = run_module("hsm_policy", args)
+    again = run_module("hsm_policy", args)[0]
     assert again["changed"] is False and again["changes"] == [] and len(replay.writes()) == 1
     assert replay.unused() == []
 
 
 def test_sff_on_without_cuf_is_refused_with_the_engine_reason(monkeypatch):
     replay = replay_runs(monkeypatch, load("hsm_policy_sff_without_cuf_154701"))
-    result, _ = run_module("hsm_policy", conn("east-1", policies={"sff_backup": True}))
+    result = run_module("hsm_policy", conn("east-1", policies={"sff_backup": True}))[0]
     assert result["failed"] is True
     assert "HSM 154701" in result["msg"] and "CUF_NOT_APPLIED" in result["msg"] and "hsm_capability" in result["msg"]
     assert replay.writes() == []
@@ -53,7 +53,7 @@ def test_sff_on_without_cuf_is_refused_with_the_engine_reason(monkeypatch):
 def test_destructive_policy_waits_for_the_task_and_reports_what_was_wiped(monkeypatch):
     replay = replay_runs(monkeypatch, load("hsm_policy_destructive_154713"))
     args = conn("west-3", policies={"non_fips_algorithms": True}, allow_zeroize=True)
-    result, _ = run_module("hsm_policy", args)
+    result = run_module("hsm_policy", args)[0]
     assert result["changed"] is True and [w["label"] for w in result["wiped"]] == ["tokens"]
     [put] = replay.writes()
     assert put["body"] == {"value": 1, "confirm": "proceed"}
@@ -64,7 +64,7 @@ def test_destructive_policy_waits_for_the_task_and_reports_what_was_wiped(monkey
 def test_destructive_policy_without_allow_zeroize_is_refused(monkeypatch):
     for check in (True, False):
         replay = replay_runs(monkeypatch, load("hsm_policy_destructive_154713"))
-        result, _ = run_module("hsm_policy", conn("west-3", policies={"12": True}), check=check)
+        result = run_module("hsm_policy", conn("west-3", policies={"12": True}), check=check)[0]
         assert result["failed"] is True
         assert "HSM 154713" in result["msg"] and "allow_zeroize" in result["msg"] and "tokens" in result["msg"]
         assert replay.writes() == []
@@ -78,19 +78,19 @@ def test_destructive_policy_without_allow_zeroize_is_refused(monkeypatch):
 ])
 def test_bad_policies_are_refused_before_any_call(monkeypatch, policies, needle):
     replay = replay_runs(monkeypatch, {"appliances": {}})
-    result, _ = run_module("hsm_policy", conn("west-3", policies=policies))
+    result = run_module("hsm_policy", conn("west-3", policies=policies))[0]
     assert result["failed"] is True and needle in result["msg"]
     assert replay.calls == []
 
 
 def test_fixed_policies_cannot_change(monkeypatch):
     replay = replay_runs(monkeypatch, load("hsm_policy_sff_without_cuf_154701"))
-    result, _ = run_module("hsm_policy", conn("east-1", policies={"pin_authentication": True}))
+    result = run_module("hsm_policy", conn("east-1", policies={"pin_authentication": True}))[0]
     assert result["failed"] is True and "fixed at manufacture" in result["msg"] and "HSM 154701" in result["msg"]
     assert replay.writes() == []
     # Asking for the value it already has is fine.
     replay = replay_runs(monkeypatch, load("hsm_policy_sff_without_cuf_154701"))
-    result, _ = run_module("hsm_policy", conn("east-1", policies={"ped_authentication": True}))
+    result = run_module("hsm_policy", conn("east-1", policies={"ped_authentication": True}))[0]
     assert result["changed"] is False and "failed" not in result
 
 
@@ -104,7 +104,7 @@ def test_refused_change_by_the_appliance_is_reported(monkeypatch):
     monkeypatch.setattr(
         "ansible_collections.hsmops.luna.plugins.module_utils.luna_client.open_url", Replay(fixture=fixture))
     run_module("hsm_policy", conn("west-2", policies={"38": 1}), check=True)
-    result, _ = run_module("hsm_policy", conn("west-2", policies={"38": 1}))
+    result = run_module("hsm_policy", conn("west-2", policies={"38": 1}))[0]
     assert result["failed"] is True
     for part in ("HSM 154712", "HTTP 422", "HSMPLUGIN_OPERATION_NOT_ALLOWED", "SOME_REASON", "What to do"):
         assert part in result["msg"]
