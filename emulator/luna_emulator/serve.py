@@ -110,7 +110,9 @@ def inventory_text(store, state_dir):
         }
     header = ("# Written by luna-emulator at every start (ports may change): do not edit.\n"
               "# Holds this emulated fleet's credentials: keep it private.\n")
-    return header + yaml.safe_dump({"all": {"children": children}}, sort_keys=False, default_flow_style=False)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: 1,000 hosts in a blink
+    return header + yaml.dump({"all": {"children": children}}, Dumper=dumper, sort_keys=False,
+                              default_flow_style=False)
 
 
 def chrystoki_text(store, ports):
