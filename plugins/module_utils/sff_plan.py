@@ -163,6 +163,7 @@ def sff_change_plan(fleet, targets, ha_groups=None, state="on", accept_key_loss=
     hsms = validate_fleet(fleet)
     groups = validate_ha_groups(ha_groups, hsms)
     wanted = _targets(targets)
+    wanted_set = set(wanted)  # membership tests below run once per HA group member
 
     refusals = []
     steps = {}
@@ -225,7 +226,7 @@ def sff_change_plan(fleet, targets, ha_groups=None, state="on", accept_key_loss=
             "sff_uniform_before": _uniform(before),
             "sff_uniform_after": _uniform(after),
         })
-        if _uniform(after) or not (touched or any(m in wanted for m in members)):
+        if _uniform(after) or not (touched or any(m in wanted_set for m in members)):
             continue
         on = [m for m, a in zip(members, after) if a]
         off = [m for m, a in zip(members, after) if not a]
