@@ -15,7 +15,7 @@ description:
   - Selects candidate HSMs from fleet facts with a JMESPath expression, then keeps only those the
     rules engine calls SFF capable and that do not have SFF backup active yet.
   - With O(ha_groups), a selection that reaches into an HA group is widened to the whole group first,
-    so M(hsmops.luna.sff_change_plan) sees every member (and refuses if one of them cannot follow).
+    so P(hsmops.luna.sff_change_plan#filter) sees every member (and refuses if one of them cannot follow).
   - Returns serials, in fleet order, ready for the O(hsmops.luna.sff_change_plan#filter:targets) option.
 requirements:
   - jmespath (Python library, on the controller)
@@ -37,8 +37,6 @@ options:
     elements: dict
 seealso:
   - plugin: hsmops.luna.sff_change_plan
-    plugin_type: filter
-  - plugin: community.general.json_query
     plugin_type: filter
 """
 
