@@ -90,8 +90,19 @@ molecule: venv collection
 test: venv collection lint sanity unit molecule
 
 demo: venv collection
-	@if [ -f playbooks/demo.yml ]; then $(BIN)/ansible-playbook playbooks/demo.yml; \
-	else echo 'playbooks/demo.yml: no demo yet'; fi
+	@# Start the emulated demo fleet in .state/demo (its state is kept between runs: a second run
+	@# finds nothing to do; `make demo RESET=1` starts again from emulator/fleets/demo.yml), mint
+	@# each HSM's CUF, run playbooks/demo.yml, and stop the fleet by its PID even when the run fails.
+	@if [ -n '$(RESET)' ]; then $(BIN)/luna-emulator stop --state-dir .state/demo; rm -rf .state/demo; fi
+	@$(BIN)/luna-emulator stop --state-dir .state/demo >/dev/null
+	@mkdir -p .state/demo && rm -f .state/demo/ready
+	@$(BIN)/luna-emulator serve --fleet emulator/fleets/demo.yml --state-dir .state/demo --no-access-log \
+	  > .state/demo.log 2>&1 & pid=$$!; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null || true' EXIT; \
+	for _ in $$(seq 300); do { [ -e .state/demo/ready ] || ! kill -0 $$pid 2>/dev/null; } && break; sleep 0.1; done; \
+	[ -e .state/demo/ready ] || { cat .state/demo.log; exit 1; }; \
+	$(BIN)/luna-emulator mint-cuf --state-dir .state/demo --all --out .state/demo/cuf >/dev/null; \
+	$(BIN)/ansible-playbook -i .state/demo/inventory.yml playbooks/demo.yml
 
 # The release artefact: hsmops-luna-<version>.tar.gz in .build/dist.
 build: venv
