@@ -112,7 +112,7 @@ def parse_firmware(value, serial=None, field="firmware"):
     Exactly three numeric parts: software releases such as '6.2.2-5' are not firmware
     versions and are refused rather than guessed at.
     """
-    if type(value) is str:
+    if isinstance(value, str):
         cached = _FIRMWARE_CACHE.get(value)
         if cached is not None:
             return cached
@@ -131,7 +131,7 @@ def parse_firmware(value, serial=None, field="firmware"):
             serial,
         )
     parsed = tuple(int(p) for p in match.groups())
-    if type(value) is str and len(_FIRMWARE_CACHE) < 4096:
+    if isinstance(value, str) and len(_FIRMWARE_CACHE) < 4096:
         _FIRMWARE_CACHE[value] = parsed
     return parsed
 
@@ -178,8 +178,7 @@ def _serial(value, field="serial", owner=None):
 
 
 def _validate_object(obj, serial, where, index):
-    # `type(...) is dict` first: the ABC check is the slow path, kept for Jinja's lazy containers.
-    if type(obj) is not dict and not isinstance(obj, Mapping):
+    if not isinstance(obj, Mapping):
         raise FactError("%s[%d]" % (where, index), "each object must be a mapping, got %s" % type(obj).__name__, serial)
     cls = obj.get("class", "secret_key")
     if cls not in OBJECT_CLASSES:
@@ -198,12 +197,12 @@ def _validate_object(obj, serial, where, index):
 
 def _validate_partition(part, serial, index):
     where = "partitions[%d]" % index
-    if type(part) is not dict and not isinstance(part, Mapping):
+    if not isinstance(part, Mapping):
         raise FactError(where, "each partition must be a mapping, got %s" % type(part).__name__, serial)
     # Gathered facts always carry the partition serial; a fleet file may leave it to the appliance.
     pserial = None if part.get("serial") is None else _serial(part.get("serial"), where + ".serial", serial)
     policies_in = part.get("policies") or {}
-    if type(policies_in) is not dict and not isinstance(policies_in, Mapping):
+    if not isinstance(policies_in, Mapping):
         raise FactError(where + ".policies", "expected a mapping of policy name to true/false", serial)
     policies = {name: bool(value) for name, value in policies_in.items()}
     if not _PARTITION_POLICY_NAMES.issuperset(policies):
@@ -214,7 +213,7 @@ def _validate_partition(part, serial, index):
             serial,
         )
     objects_in = part.get("objects") or []
-    if type(objects_in) is not list and (isinstance(objects_in, (str, bytes)) or not isinstance(objects_in, Sequence)):
+    if not isinstance(objects_in, list) and (isinstance(objects_in, (str, bytes)) or not isinstance(objects_in, Sequence)):
         raise FactError(where + ".objects", "expected a list of objects", serial)
     where_objects = where + ".objects"
     objects = [_validate_object(o, serial, where_objects, i) for i, o in enumerate(objects_in)]
@@ -229,7 +228,7 @@ def validate_hsm(hsm, index=None):
 
     Raises FactError naming the field and the HSM for anything missing or malformed.
     """
-    if type(hsm) is not dict and not isinstance(hsm, Mapping):
+    if not isinstance(hsm, Mapping):
         where = "fleet[%d]" % index if index is not None else "hsm"
         raise FactError(where, "each HSM must be a mapping of facts (see docs/facts.md), got %s" % type(hsm).__name__)
     if "serial" not in hsm:
@@ -245,7 +244,7 @@ def validate_hsm(hsm, index=None):
     firmware = hsm.get("firmware")
     firmware_tuple = parse_firmware(firmware, serial)
     partitions_in = hsm.get("partitions") or []
-    if type(partitions_in) is not list and (isinstance(partitions_in, (str, bytes)) or not isinstance(partitions_in, Sequence)):
+    if not isinstance(partitions_in, list) and (isinstance(partitions_in, (str, bytes)) or not isinstance(partitions_in, Sequence)):
         raise FactError("partitions", "expected a list of partitions", serial)
     out = CheckedFacts(hsm)
     out.update(

@@ -60,12 +60,12 @@ def lazy(value):
 
 def assert_plain(value, path="_value"):
     """Only fresh plain dict/list/str/int/bool/None come back."""
-    assert type(value) in (dict, list, str, int, bool, type(None)), (path, type(value))
-    if type(value) is dict:
+    assert value.__class__ in (dict, list, str, int, bool, type(None)), (path, type(value))
+    if value.__class__ is dict:
         for key, item in value.items():
-            assert type(key) is str, (path, key)
+            assert key.__class__ is str, (path, key)
             assert_plain(item, "%s.%s" % (path, key))
-    elif type(value) is list:
+    elif value.__class__ is list:
         for index, item in enumerate(value):
             assert_plain(item, "%s[%d]" % (path, index))
 

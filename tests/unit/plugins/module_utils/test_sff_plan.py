@@ -316,4 +316,3 @@ def test_property_safe_plans_never_leave_an_ha_group_mixed(case):
         assert active[serial] is wanted
     for serial in set(targets) - {"ghost"}:
         assert active[serial] is wanted
-

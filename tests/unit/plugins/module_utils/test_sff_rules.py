@@ -676,7 +676,7 @@ def test_lazy_containers_are_accepted():
                         "objects": LazySequence([LazyMapping({"label": "k", "class": "secret_key"})])})
     facts = LazyMapping(hsm("1", NEW, True, True, partitions=LazySequence([part])))
     checked = rules.validate_hsm(facts)
-    assert type(checked["partitions"]) is list and type(checked["partitions"][0]["policies"]) is dict
+    assert checked["partitions"].__class__ is list and checked["partitions"][0]["policies"].__class__ is dict
     assert rules.sff_status(facts)["sff_active"] is True
     assert rules.ha_verdict(LazySequence([facts, LazyMapping(hsm("2", NEW, True, True))]))["compatible"] is True
     assert list(rules.validate_fleet(LazySequence([facts]))) == ["1"]

@@ -22,6 +22,14 @@ def fixture(name):
     return os.path.join(FIXTURES, name)
 
 
+def windows_conf(tmp_path):
+    """The Windows client writes CRLF line endings; the fixture is stored with LF (ansible-test's rule)."""
+    path = tmp_path / "windows.conf"
+    with open(fixture("windows.conf"), "rb") as handle:
+        path.write_bytes(handle.read().replace(b"\n", b"\r\n"))
+    return str(path)
+
+
 def load_facts():
     with open(fixture("facts.yml"), encoding="utf-8") as handle:
         return yaml.safe_load(handle)
@@ -51,8 +59,11 @@ def test_unix_layout_groups_in_index_order():
     assert parsed["ha_configuration"] == {"haLogStatus": "enabled", "reconnAtt": "-1", "HAOnly": "1"}
 
 
-def test_windows_ini_layout_with_crlf():
-    parsed = chrystoki_conf.read_ha_groups(fixture("windows.conf"))
+def test_windows_ini_layout_with_crlf(tmp_path):
+    conf = windows_conf(tmp_path)
+    with open(conf, "rb") as handle:
+        assert b"\r\n" in handle.read()
+    parsed = chrystoki_conf.read_ha_groups(conf)
     assert [(g["name"], g["group_serial"], g["partitions"]) for g in parsed["ha_groups"]] == [
         ("par1", "1888800001", ["888800001", "888800002"]),
         ("par2", "1888800003", ["888800003"]),
@@ -148,8 +159,8 @@ def test_module_maps_members_and_reports_unmapped(run):
     assert result["ha_configuration"]["HAOnly"] == "1"
 
 
-def test_module_without_facts_lists_every_partition_unmapped(run):
-    result = run({"conf": fixture("windows.conf")})
+def test_module_without_facts_lists_every_partition_unmapped(run, tmp_path):
+    result = run({"conf": windows_conf(tmp_path)})
     assert result["rc"] == 0
     assert [g["unmapped"] for g in result["ha_groups"]] == [["888800001", "888800002"], ["888800003"]]
     assert all(g["members"] == [] for g in result["ha_groups"])

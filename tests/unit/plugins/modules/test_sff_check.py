@@ -139,7 +139,6 @@ def test_unknown_target_is_a_refusal(run):
 @pytest.mark.parametrize("args, words", [
     ({"fleet_file": fixture("bad_firmware.yml"), "targets": ["300001"]},
      ["fleet_file", "HSM 300001", "field 'firmware'", "6.2.2-5"]),
-    ({"fleet_file": fixture("broken.yml"), "targets": ["1"]}, ["broken.yml is not valid YAML or JSON", "line"]),
     ({"fleet_file": fixture("no_hsms.yml"), "targets": ["1"]}, ["under 'hsms'", "found keys fleet"]),
     ({"fleet_file": fixture("nope.yml"), "targets": ["1"]}, ["nope.yml: no such file"]),
     ({"fleet": [{"serial": "1", "firmware": "6.22.0"}], "targets": ["1"]}, ["HSM 1", "field 'auth'", "missing"]),
@@ -152,6 +151,16 @@ def test_bad_input_is_a_clear_error(run, args, words):
     assert result["failed"] is True
     for word in words:
         assert word in result["msg"]
+    assert "Traceback" not in result["msg"]
+
+
+def test_malformed_fleet_file_names_the_file_and_line(run, tmp_path):
+    # Written here, not stored: a stored malformed YAML file would fail the collection's YAML lint.
+    path = tmp_path / "broken.yml"
+    path.write_text('hsms:\n  - serial: "1"\n    firmware: [unclosed\n', encoding="utf-8")
+    result = run({"fleet_file": str(path), "targets": ["1"]})
+    assert result["failed"] is True
+    assert "broken.yml is not valid YAML or JSON" in result["msg"] and "line" in result["msg"]
     assert "Traceback" not in result["msg"]
 
 

@@ -39,7 +39,7 @@ def test_clone_compatible_agrees_with_the_engine_for_every_demo_pair(sff_demo):
     for a, b in itertools.product(sff_demo["hsms"], repeat=2):
         result = tst("clone_compatible")(a, b)
         assert result is sff_rules.clone_verdict(a, b)["possible"]
-        assert type(result) is bool
+        assert result.__class__ is bool
 
 
 @pytest.mark.parametrize("name, args", [
