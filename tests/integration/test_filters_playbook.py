@@ -37,6 +37,8 @@ def playbook(collections_root, tmp_path, *args):
         "ANSIBLE_LOCAL_TEMP": str(tmp_path / "local"),
         "ANSIBLE_HOME": str(tmp_path / "home"),
         "PATH": VENV_BIN + os.pathsep + env.get("PATH", ""),
+        # A shell sets PWD to the folder it runs in; relative fleet_file paths resolve from it.
+        "PWD": str(tmp_path),
     })
     command = [os.path.join(VENV_BIN, "ansible-playbook")] + list(args)
     done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300, check=False)
