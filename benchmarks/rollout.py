@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+# Copyright (c) hsmops.luna contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The SFF rollout on the 120-HSM sample fleet, next to the floor: Ansible doing nothing.
+
+    .venv/bin/python benchmarks/rollout.py [--fleet emulator/fleets/large.yml] [--forks 16]
+                                           [--keep DIR]
+
+1. Starts the emulated fleet (emulator/fleets/large.yml) in a fresh state dir, mints every CUF.
+2. Picks the targets as an operator would: every HA group all of whose members the rules engine
+   finds SFF capable (sff_rules.capability_refusals); groups already SFF active are targeted too
+   (nothing to do for them).
+3. Times `ansible-playbook hsmops.luna.sff_rollout` on them (wall clock, whole run, --forks).
+4. The floor, in the same run: the same inventory and forks, a playbook in which every host
+   runs as many tasks as it ran in the rollout, each doing nothing -- ansible.builtin.ping for
+   each module the rollout ran on that host (a module execution, delegated to localhost like the
+   rollout's), ansible.builtin.assert (controller-only) for each of its other tasks, at the least
+   overhead Ansible offers (strategy free, looped). Counts come from the rollout's own output.
+5. Prints wall times, per-HSM cost, the ratio to the floor (target: within 1.5x) and the mixed
+   windows from the rollout's report. Never asserts anything about time.
+"""
+
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+sys.path.insert(0, os.path.join(REPO, ".build", "collections"))
+
+from conftest import _tool, ansible_env, start_emulator  # noqa: E402  (the tests' emulator helpers)
+from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import (  # noqa: E402
+    capability_refusals,
+    sff_active,
+    validate_fleet,
+)
+
+# "ok: [host -> localhost]" (delegated: a module ran) or "ok: [host]" (controller-only task),
+# optionally "=> (item=...)" for each loop item.
+RESULT_RE = re.compile(r"^(ok|changed|failed|fatal): \[([^\]\s]+)( -> [^\]]+)?\]")
+
+
+def pick_targets(fleet_doc):
+    """HA groups whose every member the rules engine finds capable (or already SFF active)."""
+    hsms = validate_fleet(fleet_doc["hsms"])
+    chosen, skipped = [], []
+    for group in fleet_doc.get("ha_groups") or []:
+        members = [hsms[s] for s in group["members"]]
+        if all(sff_active(m) or not capability_refusals(m) for m in members):
+            chosen.append(group["name"])
+        else:
+            skipped.append(group["name"])
+    return chosen, skipped, sum(len(g["members"]) for g in fleet_doc["ha_groups"] if g["name"] in chosen)
+
+
+def run(cmd, env, cwd):
+    started = time.monotonic()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    return time.monotonic() - started, proc
+
+
+def task_counts(stdout):
+    """Per host: (module executions, controller-only tasks) the run went through."""
+    counts = collections.defaultdict(lambda: [0, 0])
+    for line in stdout.splitlines():
+        match = RESULT_RE.match(line)
+        if match:
+            counts[match.group(2)][0 if match.group(3) else 1] += 1
+    return {host: tuple(value) for host, value in counts.items()}
+
+
+def floor_playbook(counts):
+    """As many do-nothing module runs and controller tasks per host as the rollout ran there.
+
+    The cheapest way Ansible runs them: strategy free, and one looped task per kind (a loop item
+    costs less than a task), so the floor is if anything lower than the rollout's own overhead.
+    """
+    return [{"name": "The floor: the rollout's task counts per host, doing nothing",
+             "hosts": ":".join(sorted(counts)), "gather_facts": False, "strategy": "free",
+             "tasks": [
+                 {"name": "A module that does nothing, once per module the rollout ran on this host",
+                  "ansible.builtin.ping": None, "delegate_to": "localhost",
+                  "loop": "{{ range(floor_counts[inventory_hostname][0]) | list }}"},
+                 {"name": "A controller-only task, once per other task the rollout ran on this host",
+                  "ansible.builtin.assert": {"that": True, "quiet": True},
+                  "loop": "{{ range(floor_counts[inventory_hostname][1]) | list }}"},
+             ]}]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fleet", default=os.path.join(REPO, "emulator", "fleets", "large.yml"))
+    parser.add_argument("--forks", type=int, default=16)
+    parser.add_argument("--keep", help="keep the work directory (state, outputs) here instead of a temp dir")
+    args = parser.parse_args()
+
+    work = args.keep or tempfile.mkdtemp(prefix="hsmops-rollout-bench-")
+    if args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+    state = os.path.join(work, "state")
+    with open(args.fleet) as handle:
+        fleet_doc = yaml.safe_load(handle)
+    groups, skipped, target_count = pick_targets(fleet_doc)
+    env = ansible_env()
+
+    emu = start_emulator(args.fleet, state)
+    try:
+        subprocess.run([_tool("luna-emulator"), "mint-cuf", "--state-dir", state, "--all",
+                        "--out", os.path.join(work, "cuf")], check=True, capture_output=True)
+        report_path = os.path.join(work, "report.json")
+        extra = {"sff_rollout_hosts": ":".join(groups), "sff_rollout_cuf_dir": os.path.join(work, "cuf"),
+                 "sff_rollout_report_path": report_path}
+        rollout_s, proc = run([_tool("ansible-playbook"), "-i", emu.inventory, "hsmops.luna.sff_rollout",
+                               "--forks", str(args.forks), "-e", json.dumps(extra)], env, work)
+        with open(os.path.join(work, "rollout.out"), "w") as handle:
+            handle.write(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            raise SystemExit("the rollout failed (exit %d); output in %s/rollout.out\n%s"
+                             % (proc.returncode, work, proc.stdout[-3000:]))
+        with open(report_path) as handle:
+            report = json.load(handle)
+
+        counts = task_counts(proc.stdout)
+        floor_path = os.path.join(work, "floor.yml")
+        with open(floor_path, "w") as handle:
+            yaml.safe_dump(floor_playbook(counts), handle, sort_keys=False)
+        floor_s, floor_proc = run([_tool("ansible-playbook"), "-i", emu.inventory, floor_path,
+                                   "--forks", str(args.forks), "-e", json.dumps({"floor_counts": counts})], env, work)
+        if floor_proc.returncode != 0:
+            raise SystemExit("the floor playbook failed:\n%s" % floor_proc.stdout[-3000:])
+        rerun_s, rerun = run([_tool("ansible-playbook"), "-i", emu.inventory, "hsmops.luna.sff_rollout",
+                              "--forks", str(args.forks), "-e", json.dumps(extra)], env, work)
+    finally:
+        emu.stop()
+
+    changed = [h for h in report["hsms"] if h["status"] == "changed"]
+    windows = [g["mixed_window_ms"] for g in report["ha_groups"] if g["mixed_window_ms"] is not None]
+    modules = sum(c[0] for c in counts.values())
+    others = sum(c[1] for c in counts.values())
+    print("fleet: %s, %d HSMs in %d HA groups; forks %d" % (os.path.relpath(args.fleet, REPO), len(fleet_doc["hsms"]),
+                                                          len(fleet_doc["ha_groups"]), args.forks))
+    print("targets: %d HA groups (%d HSMs); %d groups left out (members the rules engine finds not capable)"
+          % (len(groups), target_count, len(skipped)))
+    print("rollout: %s; %d HSMs changed" % (report["summary"], len(changed)))
+    print("tasks the rollout ran: %d module executions + %d controller-only tasks over %d hosts"
+          % (modules, others, len(counts)))
+    print("")
+    print("%-44s %9s %14s" % ("", "wall (s)", "per HSM (s)"))
+    print("%-44s %9.1f %14.2f" % ("rollout (hsmops.luna.sff_rollout)", rollout_s, rollout_s / max(len(changed), 1)))
+    print("%-44s %9.1f %14.2f" % ("floor (same tasks per host, doing nothing)", floor_s, floor_s / max(len(changed), 1)))
+    print("%-44s %9.2f" % ("rollout / floor (target <= 1.5)", rollout_s / floor_s))
+    print("%-44s %9.1f   (exit %d, %s)" % ("second rollout run (nothing to do)", rerun_s, rerun.returncode,
+                                            "changed=0 everywhere" if not re.search(r"changed=[1-9]", rerun.stdout)
+                                            else "SOMETHING CHANGED"))
+    if windows:
+        print("mixed window per HA group (ms): min %.1f, median %.1f, max %.1f over %d groups"
+              % (min(windows), sorted(windows)[len(windows) // 2], max(windows), len(windows)))
+    print("work dir: %s" % work)
+
+
+if __name__ == "__main__":
+    main()
