@@ -93,11 +93,21 @@ def _uniform(values):
     return len(set(values)) <= 1
 
 
-def _key_loss_refusals(serial, hsms, peers, group_names, wiped):
+def _fingerprints(facts, cache):
+    """The fingerprints of every object on an HSM, computed once per plan."""
+    found = cache.get(facts["serial"])
+    if found is None:
+        found = cache[facts["serial"]] = frozenset(
+            obj["fingerprint"] for part in facts["partitions"] for obj in part["objects"])
+    return found
+
+
+def _key_loss_refusals(serial, hsms, peers, group_names, wiped, cache=None):
     """Applying the CUF wipes the HSM: every object on it must live on a peer that stays up
     and can clone back to it (same domain, same SFF state as the wiped HSM after the CUF)."""
     facts = hsms[serial]
     after = with_facts(facts, sff_capability=True, sff_policy=False)  # right after the CUF: policy still off
+    cache = {} if cache is None else cache
     covered = set()
     for peer in peers:
         if peer == serial or peer in wiped:
@@ -105,9 +115,7 @@ def _key_loss_refusals(serial, hsms, peers, group_names, wiped):
         verdict = clone_verdict(hsms[peer], after)
         if not verdict["possible"]:
             continue
-        for part in hsms[peer]["partitions"]:
-            for obj in part["objects"]:
-                covered.add(obj["fingerprint"])
+        covered.update(_fingerprints(hsms[peer], cache))
     found = []
     for part in facts["partitions"]:
         missing = [obj for obj in part["objects"] if obj["fingerprint"] not in covered]
@@ -242,10 +250,12 @@ def sff_change_plan(fleet, targets, ha_groups=None, state="on", accept_key_loss=
 
     # Key loss: the CUF wipes every partition; each object must survive on a peer.
     if not accept_key_loss:
+        fingerprints = {}
         for serial, actions in steps.items():
             if APPLY_CUF in actions:
                 peers = [m for name in groups_of.get(serial, ()) for m in members_of[name]]
-                refusals.extend(_key_loss_refusals(serial, hsms, peers, groups_of.get(serial, []), wiped=()))
+                refusals.extend(_key_loss_refusals(serial, hsms, peers, groups_of.get(serial, []), wiped=(),
+                                                   cache=fingerprints))
 
     safe = not refusals
     waves = []
