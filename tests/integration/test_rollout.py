@@ -140,6 +140,15 @@ def test_a_failing_member_stops_its_group_only_and_a_rerun_finishes(emulator, tm
         yaml.safe_dump({"all": {"hosts": {"east_1": {"luna_so_password": "not-the-so-password"}}}}, handle)
     before = {s: emulator.facts(s) for s in TARGETS}
 
+    # One HA group per batch, stop after the first failed group: ha_west is never started.
+    halted, report = rollout(emulator, tmp_path, cuf_dir, inventories=[wrong], sff_rollout_batch=1,
+                             sff_rollout_max_failed_groups=0)
+    assert halted.rc != 0
+    groups = {g["name"]: g for g in report["ha_groups"]}
+    assert groups["ha_east"]["status"] == "failed" and groups["ha_west"]["status"] == "not_started"
+    assert "Not started" in groups["ha_west"]["how_to_finish"]
+    assert {s: emulator.facts(s) for s in TARGETS} == before
+
     failed, report = rollout(emulator, tmp_path, cuf_dir, inventories=[wrong])
     assert failed.rc != 0
     groups = {g["name"]: g for g in report["ha_groups"]}
