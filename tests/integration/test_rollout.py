@@ -99,7 +99,7 @@ def test_rollout_switches_whole_groups_then_finds_nothing_to_do_and_never_shows_
 
 
 def test_check_mode_prints_the_plan_and_changes_nothing(emulator, tmp_path):
-    cuf_dir, _ = mint_all(emulator, tmp_path)
+    cuf_dir = mint_all(emulator, tmp_path)[0]
     before = {s: emulator.facts(s) for s in emulator.urls}
 
     result, report = rollout(emulator, tmp_path, cuf_dir, "--check")
@@ -111,7 +111,7 @@ def test_check_mode_prints_the_plan_and_changes_nothing(emulator, tmp_path):
 
 
 def test_preflight_gate_exits_non_zero_with_every_reason_and_changes_nothing(emulator, tmp_path):
-    cuf_dir, _ = mint_all(emulator, tmp_path)
+    cuf_dir = mint_all(emulator, tmp_path)[0]
     os.remove(os.path.join(cuf_dir, "154702.cuf"))
     before = {s: emulator.facts(s) for s in emulator.urls}
 
@@ -134,7 +134,7 @@ def test_preflight_gate_exits_non_zero_with_every_reason_and_changes_nothing(emu
 
 
 def test_a_failing_member_stops_its_group_only_and_a_rerun_finishes(emulator, tmp_path):
-    cuf_dir, _ = mint_all(emulator, tmp_path)
+    cuf_dir = mint_all(emulator, tmp_path)[0]
     wrong = str(tmp_path / "wrong-so.yml")
     with open(wrong, "w") as handle:
         yaml.safe_dump({"all": {"hosts": {"east_1": {"luna_so_password": "not-the-so-password"}}}}, handle)
