@@ -16,8 +16,9 @@
    each module the rollout ran on that host (a module execution, delegated to localhost like the
    rollout's), ansible.builtin.assert (controller-only) for each of its other tasks, at the least
    overhead Ansible offers (strategy free, looped). Counts come from the rollout's own output.
-5. Prints wall times, per-HSM cost, the ratio to the floor (target: within 1.5x) and the mixed
-   windows from the rollout's report. Never asserts anything about time.
+5. Prints wall times, per-HSM cost, the ratio to the floor (target: within 1.5x), the CPU time
+   Ansible and the emulated appliances spent in each run (they share the machine's cores), and
+   the mixed windows from the rollout's report. Never asserts anything about time.
 """
 
 import argparse
@@ -25,6 +26,7 @@ import collections
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -62,10 +64,23 @@ def pick_targets(fleet_doc):
     return chosen, skipped, sum(len(g["members"]) for g in fleet_doc["ha_groups"] if g["name"] in chosen)
 
 
-def run(cmd, env, cwd):
+def cpu_seconds(pid):
+    """User + system CPU seconds a running process has used (Linux /proc)."""
+    with open("/proc/%d/stat" % pid) as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(cmd, env, cwd, emulator_pid):
+    """-> (wall s, Ansible's CPU s (ansible-playbook and its workers), the appliances' CPU s, result)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    appliances = cpu_seconds(emulator_pid)
     started = time.monotonic()
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
-    return time.monotonic() - started, proc
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ansible_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    return wall, ansible_cpu, cpu_seconds(emulator_pid) - appliances, proc
 
 
 def task_counts(stdout):
@@ -120,8 +135,9 @@ def main():
         report_path = os.path.join(work, "report.json")
         extra = {"sff_rollout_hosts": ":".join(groups), "sff_rollout_cuf_dir": os.path.join(work, "cuf"),
                  "sff_rollout_report_path": report_path}
-        rollout_s, proc = run([_tool("ansible-playbook"), "-i", emu.inventory, "hsmops.luna.sff_rollout",
-                               "--forks", str(args.forks), "-e", json.dumps(extra)], env, work)
+        rollout_s, rollout_cpu, rollout_emu, proc = run(
+            [_tool("ansible-playbook"), "-i", emu.inventory, "hsmops.luna.sff_rollout", "--forks", str(args.forks),
+             "-e", json.dumps(extra)], env, work, emu.proc.pid)
         with open(os.path.join(work, "rollout.out"), "w") as handle:
             handle.write(proc.stdout + proc.stderr)
         if proc.returncode != 0:
@@ -134,12 +150,14 @@ def main():
         floor_path = os.path.join(work, "floor.yml")
         with open(floor_path, "w") as handle:
             yaml.safe_dump(floor_playbook(counts), handle, sort_keys=False)
-        floor_s, floor_proc = run([_tool("ansible-playbook"), "-i", emu.inventory, floor_path,
-                                   "--forks", str(args.forks), "-e", json.dumps({"floor_counts": counts})], env, work)
+        floor_s, floor_cpu, floor_emu, floor_proc = run(
+            [_tool("ansible-playbook"), "-i", emu.inventory, floor_path, "--forks", str(args.forks),
+             "-e", json.dumps({"floor_counts": counts})], env, work, emu.proc.pid)
         if floor_proc.returncode != 0:
             raise SystemExit("the floor playbook failed:\n%s" % floor_proc.stdout[-3000:])
-        rerun_s, rerun = run([_tool("ansible-playbook"), "-i", emu.inventory, "hsmops.luna.sff_rollout",
-                              "--forks", str(args.forks), "-e", json.dumps(extra)], env, work)
+        rerun_s, _, _, rerun = run(
+            [_tool("ansible-playbook"), "-i", emu.inventory, "hsmops.luna.sff_rollout", "--forks", str(args.forks),
+             "-e", json.dumps(extra)], env, work, emu.proc.pid)
     finally:
         emu.stop()
 
@@ -155,9 +173,11 @@ def main():
     print("tasks the rollout ran: %d module executions + %d controller-only tasks over %d hosts"
           % (modules, others, len(counts)))
     print("")
-    print("%-44s %9s %14s" % ("", "wall (s)", "per HSM (s)"))
-    print("%-44s %9.1f %14.2f" % ("rollout (hsmops.luna.sff_rollout)", rollout_s, rollout_s / max(len(changed), 1)))
-    print("%-44s %9.1f %14.2f" % ("floor (same tasks per host, doing nothing)", floor_s, floor_s / max(len(changed), 1)))
+    print("%-44s %9s %12s %13s %15s" % ("", "wall (s)", "per HSM (s)", "Ansible CPU", "appliances CPU"))
+    print("%-44s %9.1f %12.2f %12.0fs %14.0fs" % ("rollout (hsmops.luna.sff_rollout)", rollout_s,
+                                                 rollout_s / max(len(changed), 1), rollout_cpu, rollout_emu))
+    print("%-44s %9.1f %12.2f %12.0fs %14.0fs" % ("floor (same tasks per host, doing nothing)", floor_s,
+                                                 floor_s / max(len(changed), 1), floor_cpu, floor_emu))
     print("%-44s %9.2f" % ("rollout / floor (target <= 1.5)", rollout_s / floor_s))
     print("%-44s %9.1f   (exit %d, %s)" % ("second rollout run (nothing to do)", rerun_s, rerun.returncode,
                                             "changed=0 everywhere" if not re.search(r"changed=[1-9]", rerun.stdout)
@@ -165,6 +185,9 @@ def main():
     if windows:
         print("mixed window per HA group (ms): min %.1f, median %.1f, max %.1f over %d groups"
               % (min(windows), sorted(windows)[len(windows) // 2], max(windows), len(windows)))
+    print("machine: %d CPU(s); Ansible CPU = ansible-playbook and its workers (module runs included), appliances"
+          " CPU = the emulated fleet's process, which real appliances would not take from the controller"
+          % os.cpu_count())
     print("work dir: %s" % work)
 
 
