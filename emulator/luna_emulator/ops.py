@@ -55,9 +55,9 @@ def policy_refusal(facts, caps, pols, code, value):
         return None
     if code == 38:
         # Policy 38 on only where the rules engine would then call SFF active (firmware, CUF, policy).
-        status = sff_rules.sff_status(sff_rules.with_facts(facts, sff_policy=True))
-        if not status["sff_active"]:
-            found = sorted(status["findings"], key=lambda f: f["code"] != "CUF_NOT_APPLIED")
+        found = sff_rules.sff_policy_on_refusals(facts)
+        if found:
+            found = sorted(found, key=lambda f: f["code"] != "CUF_NOT_APPLIED")
             return errors.not_allowed(found)
     if not caps[code]:
         return errors.not_allowed_code(

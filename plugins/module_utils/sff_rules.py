@@ -377,6 +377,15 @@ def sff_active(hsm):
     return bool(facts["sff_capability"] and facts["sff_policy"] and _firmware_ok(facts))
 
 
+def sff_policy_on_refusals(hsm):
+    """Why HSM policy 38 may not be switched on here (empty: it may).
+
+    Switching it on must leave SFF active (seed: Note 2): firmware, CUF and a capable HSM.
+    """
+    facts = _facts(hsm)
+    return sff_status(with_facts(facts, sff_policy=True))["findings"]
+
+
 def partition_sff_backup(hsm, partition):
     """May this partition be archived to an SFF token? {private_keys, secret_keys, reasons}.
 

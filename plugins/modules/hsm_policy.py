@@ -123,8 +123,7 @@ from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import (
     HSM_FIXED_POLICIES,
     HSM_POLICY_CODES,
     FactError,
-    capability_refusals,
-    sff_status,
+    sff_policy_on_refusals,
 )
 
 SFF_CODE = HSM_POLICY_CODES["sff_backup"]
@@ -175,9 +174,7 @@ def policy_refusals(facts, wanted, current, allow_zeroize):
             continue
         if code == SFF_CODE and flag:
             # The engine decides whether SFF may be switched on (CUF applied, capable HSM).
-            reasons = capability_refusals(facts)
-            if not facts["sff_capability"]:
-                reasons += [f for f in sff_status(facts)["findings"] if f["code"] == "CUF_NOT_APPLIED"]
+            reasons = sff_policy_on_refusals(facts)
             if reasons:
                 found.append("HSM %s: policy sff_backup (38) cannot be switched on: %s Apply the CUF with "
                              "hsmops.luna.hsm_capability first."

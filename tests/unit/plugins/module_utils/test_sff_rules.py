@@ -735,3 +735,16 @@ def test_property_capable_and_active_match_the_documented_definitions(facts):
     assert status["sff_capable"] is (new_enough and facts["cloning"] and facts["auth"] == "ped")
     assert status["sff_active"] is (new_enough and facts["sff_capability"] and facts["sff_policy"])
     assert status["sff_active"] is rules.sff_active(facts)
+
+
+@pytest.mark.parametrize("changes, codes", [
+    ({"sff_capability": True}, []),
+    ({"sff_capability": False}, ["CUF_NOT_APPLIED"]),
+    ({"sff_capability": False, "auth": "password"}, ["NOT_PED_AUTHENTICATED", "CUF_NOT_APPLIED"]),
+    ({"sff_capability": True, "firmware": "6.20.99"}, ["FIRMWARE_TOO_OLD"]),
+], ids=["cuf applied: may switch on", "no CUF", "password HSM without CUF", "old firmware"])
+def test_sff_policy_on_refusals_is_what_keeps_sff_inactive_with_policy_on(changes, codes):
+    hsm = dict(serial="7", firmware="6.22.0", auth="ped", cloning=True, sff_capability=False,
+               sff_policy=False, cloning_domain="d", sim_secret=None)
+    hsm.update(changes)
+    assert [f["code"] for f in rules.sff_policy_on_refusals(hsm)] == codes
