@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: ha_group_policy
-short_description: Switch SFF backup on or off on every member of one HA group, back to back
+short_description: Switch SFF backup on or off on every member of one HA group at once
 version_added: 0.1.0
 description:
   - HA members whose SFF states differ cannot replicate (C(CKR_DATA_INVALID)), so HSM policy
@@ -18,7 +18,9 @@ description:
   - It gathers fresh facts of every member (concurrently), asks the rules engine
     (C(sff_change_plan)) whether the change is safe for the group (every member capable, with
     the CUF applied, nothing diverging), logs the HSM SO in on every member that changes, and
-    only then flips policy 38 on those members one right after the other.
+    only then flips policy 38 on all those members at the same moment (one connection each,
+    released together), so the group is mixed for about one request's round trip whatever the
+    number of members.
   - When a flip fails midway the task fails naming exactly which members were changed and which
     were not; running the task again finishes the change (it flips only members that still differ).
 author:
@@ -127,8 +129,9 @@ members:
   elements: dict
 mixed_window_ms:
   description:
-    - Milliseconds between the first and the last acknowledged flip (C(time.monotonic)); 0 when
-      at most one member changed, null in check mode.
+    - Milliseconds from the moment the first flip was sent to the last member's acknowledgement
+      (C(time.monotonic)): an upper bound of the time the group can have been mixed. 0 when no
+      member needed a change, null in check mode and when a flip failed.
   returned: success
   type: float
 flipped:
@@ -138,6 +141,7 @@ flipped:
   elements: str
 """
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -176,6 +180,8 @@ class Member(object):
         self.facts = None
         self.error = None
         self.changed = False
+        self.sent = None  # time.monotonic() when the flip was sent / acknowledged
+        self.acked = None
 
     def state(self, facts=None):
         facts = facts or self.facts
@@ -211,6 +217,28 @@ def _concurrently(func, members):
         list(pool.map(func, members))
 
 
+def _flip_together(to_flip, value):
+    """PUT policy 38 on every member at the same moment: one thread each, released by a barrier
+    once all are ready, so no member waits for another's answer. Sets sent/acked/changed/error."""
+    barrier = threading.Barrier(len(to_flip))
+
+    def flip(member):
+        try:
+            barrier.wait(timeout=30)
+        except threading.BrokenBarrierError:
+            pass  # a thread started late: flip anyway, the window measured says how long it took
+        member.sent = time.monotonic()
+        try:
+            member.client.set_policy(SFF_CODE, value)
+        except LunaError as exc:
+            member.error = str(exc)
+            return
+        member.acked = time.monotonic()
+        member.changed = True
+
+    _concurrently(flip, to_flip)
+
+
 def run(module, members):
     params = module.params
     group = params["group"]
@@ -241,34 +269,29 @@ def run(module, members):
         if not to_flip:
             result["mixed_window_ms"] = 0.0
     else:
-        # Every SO login first, so the flips themselves run back to back.
+        # Every SO login first, so nothing but the flips is left when they are released together.
         _concurrently(_so_login, to_flip)
         failed = [m for m in to_flip if m.error]
         if failed:
             module.fail_json(msg="HA group %s: HSM SO login failed on %d member(s); no member was changed. %s"
                                  % (group, len(failed), " ".join(m.error for m in failed)),
                              changed=False, plan=plan, members=[m.report() for m in members], flipped=[])
-        first_ack = last_ack = None
-        for index, member in enumerate(to_flip):
-            try:
-                member.client.set_policy(SFF_CODE, params["sff_backup"])
-            except LunaError as exc:
-                member.error = str(exc)
-                done = [m.name for m in to_flip[:index]]
-                left = [m.name for m in to_flip[index:]]
-                module.fail_json(
-                    msg="HA group %s is now MIXED: policy 38 was switched %s on %s but not on %s (failed on %s: %s). "
-                        "Members with different SFF states cannot replicate (CKR_DATA_INVALID). Run this task again "
-                        "to finish: it changes only the members that still differ."
-                        % (group, state, ", ".join(done) or "no member", ", ".join(left), member.name, exc),
-                    changed=bool(done), flipped=done, plan=plan, members=[m.report() for m in members],
-                    mixed_window_ms=None)
-            now = time.monotonic()
-            first_ack = now if first_ack is None else first_ack
-            last_ack = now
-            member.changed = True
-            result["flipped"].append(member.name)
-        result["mixed_window_ms"] = round((last_ack - first_ack) * 1000.0, 3)
+        _flip_together(to_flip, params["sff_backup"])
+        failed = [m for m in to_flip if m.error]
+        done = [m.name for m in to_flip if m.changed]
+        result["flipped"] = done
+        if failed:
+            left = [m.name for m in to_flip if not m.changed]
+            module.fail_json(
+                msg="HA group %s is now MIXED: policy 38 was switched %s on %s but not on %s (%s). Members with "
+                    "different SFF states cannot replicate (CKR_DATA_INVALID). Run this task again to finish: it "
+                    "changes only the members that still differ."
+                    % (group, state, ", ".join(done) or "no member", ", ".join(left),
+                       "; ".join("failed on %s: %s" % (m.name, m.error) for m in failed)),
+                changed=bool(done), flipped=done, plan=plan, members=[m.report() for m in members],
+                mixed_window_ms=None)
+        window = max(m.acked for m in to_flip) - min(m.sent for m in to_flip)
+        result["mixed_window_ms"] = round(window * 1000.0, 3)
         reports = []
         for member in members:
             after = None

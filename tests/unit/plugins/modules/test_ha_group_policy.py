@@ -105,3 +105,31 @@ def test_unreachable_member_changes_nothing(monkeypatch):
     result = run_module("ha_group_policy", args())[0]
     assert result["failed"] is True and "east_2" in result["msg"] and "nothing was changed" in result["msg"]
     assert replay.writes() == []
+
+
+def test_flips_are_sent_together_not_one_after_the_other(monkeypatch):
+    """No member's flip is answered before every member's flip has been sent: one after the other,
+    the first would wait for the second forever (here: until the 5 s guard), and the test fails."""
+    import threading
+
+    replay = replay_runs(monkeypatch, _real_run_fixture())
+    run_module("ha_group_policy", args(), check=True)
+    all_sent = threading.Barrier(2)
+    seen = {"waited": 0, "broken": 0}
+
+    def answer_when_all_sent(url, **kwargs):
+        if kwargs.get("method") == "PUT":
+            try:
+                all_sent.wait(timeout=5)
+                seen["waited"] += 1
+            except threading.BrokenBarrierError:
+                seen["broken"] += 1
+        return replay(url, **kwargs)
+
+    from ansible_collections.hsmops.luna.plugins.module_utils import luna_client
+
+    monkeypatch.setattr(luna_client, "open_url", answer_when_all_sent)
+    result = run_module("ha_group_policy", args())[0]
+    assert seen == {"waited": 2, "broken": 0}
+    assert result["changed"] is True and sorted(result["flipped"]) == ["east_1", "east_2"]
+    assert result["mixed_window_ms"] >= 0
