@@ -3,8 +3,17 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one REST client of hsmops.luna: the only code that knows the appliance's wire shapes.
 
-Standard library and ``ansible.module_utils.urls`` only. The contract it speaks is
-docs/emulator-api.md; pointing the modules at a different appliance API changes this file alone.
+Standard library and ansible-core only. The contract it speaks is docs/emulator-api.md;
+pointing the modules at a different appliance API changes this file alone.
+
+Transport: the appliance API is chatty (reading one HSM takes nine requests or more), so each
+client keeps one HTTP/1.1 connection per appliance open for its whole run (``http_open``, the
+client's one HTTP seam, with ``open_url``'s signature and errors). A new TLS connection per
+request cost 6.5 ms of the controller's CPU (and the appliance a TLS handshake), a kept-alive
+request 0.7 ms; importing open_url's module alone takes ~90 ms of every module run
+(benchmarks/client_transport.py). When a proxy is set for the URL (``https_proxy`` and
+friends, ``no_proxy`` honoured) requests go through ``ansible.module_utils.urls.open_url``, one
+connection each, imported only then.
 
 Public API (for modules and module_utils)
 -----------------------------------------
@@ -55,19 +64,22 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import copy
 import hashlib
+import http.client
+import io
 import json
 import os
+import select
 import socket
 import ssl
 import time
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlparse
 
 from ansible.module_utils.basic import env_fallback
-from ansible.module_utils.common.text.converters import to_bytes
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.parse import urlparse
-from ansible.module_utils.urls import SSLValidationError, open_url
+from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 MEDIA_TYPE = "application/vnd.safenetinc.lunasa+json;version="
 OCTET_MEDIA_TYPE = "application/vnd.safenetinc.lunasa+octet-stream;version="
@@ -243,8 +255,6 @@ def _all_headers(headers, name):
 
 def _retryable_connection_error(exc):
     """Connection refused/reset/timeouts are worth a retry; certificate problems are not."""
-    if isinstance(exc, SSLValidationError):
-        return False
     if isinstance(exc, URLError):
         reason = getattr(exc, "reason", None)
         if isinstance(reason, ssl.SSLCertVerificationError) or (
@@ -311,6 +321,131 @@ def cuf_auth_code_matches(cuf, auth_code):
     return hashlib.sha256(to_bytes(auth_code or "")).hexdigest() == str(expected).lower()
 
 
+# ---------------------------------------------------------------------------- transport
+
+
+class _Response(object):
+    """What http_open returns: ``status``, ``headers`` (an email.message.Message) and ``read()``."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self._body = body
+
+    def getcode(self):
+        return self.status
+
+    def read(self):
+        return self._body
+
+
+def _tls_context(validate_certs, ca_path):
+    """The TLS settings open_url would use: the system CAs, or only ca_path's when given."""
+    context = ssl.create_default_context(cafile=ca_path or None)
+    if not validate_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _proxy_for(parsed):
+    """True when the environment routes this URL through a proxy (then open_url does the work)."""
+    names = ("%s_proxy" % parsed.scheme, "all_proxy")
+    if not any(os.environ.get(n) or os.environ.get(n.upper()) for n in names):
+        return False
+    from urllib.request import proxy_bypass_environment
+    return not proxy_bypass_environment(parsed.hostname or "")
+
+
+class Connections(object):
+    """One client's open connections, one per appliance (scheme, host:port), kept alive between
+    requests. Not shared between threads: every LunaClient has its own."""
+
+    def __init__(self, validate_certs=True, ca_path=None, timeout=30):
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.timeout = timeout
+        self.opened = 0  # connections made (tests and benchmarks read it)
+        self._context = None
+        self._open = {}
+
+    def get(self, scheme, netloc):
+        """An open connection to scheme://netloc; a new one if the appliance closed the idle one."""
+        key = (scheme, netloc)
+        conn = self._open.get(key)
+        if conn is not None and conn.sock is not None and select.select([conn.sock], [], [], 0)[0]:
+            # Readable while idle: the appliance closed it (its keep-alive timeout). Never send
+            # a request, a write above all, into a connection that is going away.
+            self.drop(scheme, netloc)
+            conn = None
+        if conn is None:
+            if scheme == "https":
+                if self._context is None:
+                    self._context = _tls_context(self.validate_certs, self.ca_path)
+                conn = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=self._context)
+            else:
+                conn = http.client.HTTPConnection(netloc, timeout=self.timeout)
+            self._open[key] = conn
+            self.opened += 1
+        return conn
+
+    def drop(self, scheme, netloc):
+        conn = self._open.pop((scheme, netloc), None)
+        if conn is not None:
+            conn.close()
+
+    def close(self):
+        for key in list(self._open):
+            self.drop(*key)
+
+
+def _open_url_fallback(url, data, headers, method, timeout, validate_certs, ca_path):
+    """One request through ansible-core's open_url (a proxy is configured for url)."""
+    from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
+    try:
+        return open_url(url, data=data, headers=headers, method=method, timeout=timeout,
+                        validate_certs=validate_certs, ca_path=ca_path, follow_redirects="none",
+                        use_netrc=False, use_proxy=True, http_agent=headers.get("User-Agent"))
+    except UrlsConnectionError as exc:
+        raise URLError(to_native(exc))
+
+
+def http_open(url, data=None, headers=None, method="GET", timeout=30, validate_certs=True, ca_path=None,
+              url_username=None, url_password=None, force_basic_auth=False, http_agent="hsmops.luna",
+              connections=None):
+    """One HTTP exchange, with ``ansible.module_utils.urls.open_url``'s contract: returns a response
+    (``status``, ``headers``, ``read()``) for 1xx/2xx; raises ``HTTPError`` (with the body) for
+    3xx and above (redirects are not followed), ``URLError`` or ``socket.timeout`` when there is no
+    answer. ``connections`` (a Connections) keeps the connection open for the next request; None
+    or a configured proxy: one connection for this request only (open_url)."""
+    parsed = urlparse(url)
+    headers = dict(headers or {})
+    headers.setdefault("User-Agent", http_agent)
+    if force_basic_auth:
+        pair = to_bytes("%s:%s" % (url_username or "", url_password or ""))
+        headers["Authorization"] = "Basic %s" % to_native(base64.b64encode(pair))
+    if connections is None or _proxy_for(parsed):
+        return _open_url_fallback(url, data, headers, method, timeout, validate_certs, ca_path)
+    target = (parsed.path or "/") + ("?" + parsed.query if parsed.query else "")
+    conn = connections.get(parsed.scheme, parsed.netloc)
+    try:
+        conn.request(method, target, body=data, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+    except socket.timeout:
+        connections.drop(parsed.scheme, parsed.netloc)
+        raise
+    except (OSError, http.client.HTTPException) as exc:
+        # ssl errors (certificate verification included) are OSErrors: open_url wraps them the same way.
+        connections.drop(parsed.scheme, parsed.netloc)
+        raise URLError(exc)
+    if resp.will_close:
+        connections.drop(parsed.scheme, parsed.netloc)
+    if resp.status >= 300:
+        raise HTTPError(url, resp.status, resp.reason, resp.msg, io.BytesIO(body))
+    return _Response(resp.status, resp.msg, body)
+
+
 class LunaClient(object):
     """REST client for one Luna appliance (see the module docstring for the API)."""
 
@@ -335,6 +470,7 @@ class LunaClient(object):
         self.poll_interval = float(poll_interval)
         self.task_timeout = float(task_timeout)
         self._sleep = time.sleep  # tests replace it to observe the backoff
+        self.connections = Connections(validate_certs=validate_certs, ca_path=ca_path, timeout=timeout)
         self._cookie = None
         self._so_password = None
         self._so_logged_in = False
@@ -377,8 +513,10 @@ class LunaClient(object):
         self.logins += 1
 
     def close(self):
-        """Log the HSM SO and the session out. Never raises (a finished run must not fail here)."""
+        """Log the HSM SO and the session out, close the connection. Never raises (a finished run
+        must not fail here)."""
         if self._cookie is None:
+            self.connections.close()
             return
         try:
             if self._so_logged_in and self._serial:
@@ -391,6 +529,7 @@ class LunaClient(object):
             pass
         self._cookie = None
         self._so_logged_in = False
+        self.connections.close()
 
     def so_login(self, so_password):
         """Log the HSM SO in for this session (once per run; re-done after a session re-login)."""
@@ -424,15 +563,15 @@ class LunaClient(object):
             headers.update(extra_headers)
         kwargs = dict(
             method=method, data=payload, headers=headers, timeout=self.timeout,
-            validate_certs=self.validate_certs, ca_path=self.ca_path, follow_redirects="none",
-            use_netrc=False, http_agent="hsmops.luna",
+            validate_certs=self.validate_certs, ca_path=self.ca_path, http_agent="hsmops.luna",
+            connections=self.connections,
         )
         if basic:
             kwargs.update(url_username=self.username, url_password=self._password, force_basic_auth=True)
         elif self._cookie:
             headers["Cookie"] = self._cookie
         self.requests += 1
-        return open_url(url, **kwargs)
+        return http_open(url, **kwargs)
 
     def _send(self, method, path, body=None, data=None, content_type=None, basic=False, retry=None,
               relogin=True, extra_headers=None):
@@ -467,7 +606,7 @@ class LunaClient(object):
                         (not isinstance(decoded, dict) or decoded.get("id") in (None, "FRAMEWORK_UNAUTHORIZED")):
                     raise _SessionExpired()
                 raise self._http_error(method, path, status, decoded)
-            except (SSLValidationError, URLError, socket.timeout, ConnectionError, OSError) as exc:
+            except (URLError, socket.timeout, ConnectionError, OSError) as exc:
                 if retry and attempt < self.retries and _retryable_connection_error(exc):
                     self._backoff(attempt)
                     attempt += 1
@@ -480,7 +619,7 @@ class LunaClient(object):
     def _connection_error(self, exc, attempt):
         reason = getattr(exc, "reason", exc)
         text = str(reason)
-        if isinstance(exc, SSLValidationError) or "CERTIFICATE" in text.upper():
+        if "CERTIFICATE" in text.upper():
             return self._error(
                 "TLS certificate verification failed: %s" % text,
                 hint="set ca_path (or LUNA_CA_PATH) to the CA file that signed the appliance certificate "

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """LunaClient: session, retries and backoff, re-login, task polling, error mapping, CUF parsing.
 
-Exchanges are replayed through the client's one seam (luna_client.open_url)."""
+Exchanges are replayed through the client's one seam (luna_client.http_open)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -53,7 +53,7 @@ def sleeps(monkeypatch):
 
 def make(monkeypatch, sleeps, exchanges=None, fixture=None, **kwargs):
     replay = Replay(fixture=fixture, exchanges=exchanges)
-    monkeypatch.setattr(luna_client, "open_url", replay)
+    monkeypatch.setattr(luna_client, "http_open", replay)
     kwargs.setdefault("password", "admin-pw")
     client = LunaClient(BASE, **kwargs)
     client._sleep = sleeps.append
@@ -79,7 +79,9 @@ def test_one_login_per_run_cookie_and_basic_only_on_login(monkeypatch, sleeps):
     for call in replay.calls:
         assert call["headers"]["Accept"].startswith("application/vnd.safenetinc.lunasa+json")
         assert call["kwargs"]["ca_path"] == "/ca.pem" and call["kwargs"]["validate_certs"] is True
-        assert call["kwargs"]["timeout"] == 7 and call["kwargs"]["follow_redirects"] == "none"
+        assert call["kwargs"]["timeout"] == 7
+        # Every request of the run goes over the client's own kept-alive connections.
+        assert call["kwargs"]["connections"] is client.connections
     assert first["headers"]["Content-Type"].startswith("application/vnd.safenetinc.lunasa+json")
 
 
@@ -309,7 +311,7 @@ def test_recorded_facts_replay(monkeypatch, sleeps):
     fixture = load("hsm_info_154701")
     base = list(fixture["appliances"])[0]
     replay = Replay(fixture=fixture)
-    monkeypatch.setattr(luna_client, "open_url", replay)
+    monkeypatch.setattr(luna_client, "http_open", replay)
     with LunaClient(base, password="demo-admin-pw") as client:
         assert client.serial == "154701"
         hsm = client.get_hsm()

@@ -128,7 +128,7 @@ def test_flips_are_sent_together_not_one_after_the_other(monkeypatch):
 
     from ansible_collections.hsmops.luna.plugins.module_utils import luna_client
 
-    monkeypatch.setattr(luna_client, "open_url", answer_when_all_sent)
+    monkeypatch.setattr(luna_client, "http_open", answer_when_all_sent)
     result = run_module("ha_group_policy", args())[0]
     assert seen == {"waited": 2, "broken": 0}
     assert result["changed"] is True and sorted(result["flipped"]) == ["east_1", "east_2"]

@@ -102,7 +102,7 @@ def test_refused_change_by_the_appliance_is_reported(monkeypatch):
                 "id": "HSMPLUGIN_OPERATION_NOT_ALLOWED", "message": "refused by rule", "details": "SOME_REASON",
                 "returnCode": 0, "status": "ERROR", "type": "error"})
     monkeypatch.setattr(
-        "ansible_collections.hsmops.luna.plugins.module_utils.luna_client.open_url", Replay(fixture=fixture))
+        "ansible_collections.hsmops.luna.plugins.module_utils.luna_client.http_open", Replay(fixture=fixture))
     run_module("hsm_policy", conn("west-2", policies={"38": 1}), check=True)
     result = run_module("hsm_policy", conn("west-2", policies={"38": 1}))[0]
     assert result["failed"] is True
