@@ -130,7 +130,7 @@ members:
 mixed_window_ms:
   description:
     - Milliseconds from the moment the first flip was sent to the last member's acknowledgement
-      (C(time.monotonic)): an upper bound of the time the group can have been mixed. 0 when no
+      (C(time.monotonic)), an upper bound of the time the group can have been mixed. 0 when no
       member needed a change, null in check mode and when a flip failed.
   returned: success
   type: float

@@ -104,7 +104,7 @@ def client_for(appliance):
 
 def test_a_whole_run_uses_one_connection(appliance):
     with client_for(appliance) as client:
-        for _ in range(5):
+        for attempt in range(5):
             assert client.list_hsms() == [SERIAL]
         assert client.connections.opened == 1
     # login, five reads, logout: seven requests, one TCP connection.
