@@ -293,3 +293,59 @@ def sff_change_plan(fleet, targets, ha_groups=None, state="on", accept_key_loss=
         "unchanged": unchanged,
         "groups": group_report,
     }
+
+
+def restore_plan(group_facts, serial, ha_partitions=None, accept_key_loss=False, names=None):
+    """What an HSM must hold again once its CUF has wiped it, from its HA group's facts read right
+    before: one item per partition, its own first, then those every HA peer holds that it lacks
+    (``ha_partitions``: the group's declared partition labels; empty: every label all peers hold).
+
+    Each item: ``label``, ``policies`` (its own, else the first peer's that has some), ``expected``
+    (objects to find after re-synchronising: as many as it had, and as many as any peer holds;
+    with ``accept_key_loss`` only the peers' count), ``peers`` (the peers holding the label),
+    ``source`` (the peer holding the most of its objects, the first in group order on a tie;
+    None when no peer holds it), ``had`` (its own object count or None) and ``serial_before``
+    (its own partition serial or None). ``names`` maps serials to the names to report (e.g.
+    inventory hosts); serials otherwise.
+    """
+    hsms = validate_fleet(group_facts)
+    serial = str(serial)
+    if serial not in hsms:
+        raise FactError("serial", "HSM %s is not among the HA group's facts given" % serial, serial)
+    names = names or {}
+    me = hsms[serial]
+    peers = [facts for key, facts in hsms.items() if key != serial]
+    if ha_partitions:
+        ha_labels = [str(label) for label in ha_partitions]
+    else:
+        ha_labels = None
+        for peer in peers:
+            labels = [part["label"] for part in peer["partitions"]]
+            ha_labels = labels if ha_labels is None else [label for label in ha_labels if label in labels]
+        ha_labels = ha_labels or []
+    order = []
+    for label in [part["label"] for part in me["partitions"]] + ha_labels:
+        if label not in order:
+            order.append(label)
+    out = []
+    for label in order:
+        own = next((part for part in me["partitions"] if part["label"] == label), None)
+        counts = [own["object_count"] if own is not None and not accept_key_loss else 0]
+        policies = dict(own["policies"]) if own is not None else {}
+        holders, source, best = [], None, -1
+        for peer in peers:
+            for part in peer["partitions"]:
+                if part["label"] != label:
+                    continue
+                holders.append(names.get(peer["serial"], peer["serial"]))
+                counts.append(part["object_count"])
+                if own is None and not policies:
+                    policies = dict(part["policies"])
+                if part["object_count"] > best:
+                    source, best = names.get(peer["serial"], peer["serial"]), part["object_count"]
+        out.append({
+            "label": label, "policies": policies, "expected": max(counts), "peers": holders, "source": source,
+            "had": own["object_count"] if own is not None else None,
+            "serial_before": own["serial"] if own is not None else None,
+        })
+    return out

@@ -10,7 +10,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.hsmops.luna.plugins.filter import clone_verdict, compat_report, ha_verdict
-from ansible_collections.hsmops.luna.plugins.filter import sff_change_plan, sff_status, sff_targets
+from ansible_collections.hsmops.luna.plugins.filter import sff_change_plan, sff_restore_plan, sff_status, sff_targets
 from ansible_collections.hsmops.luna.plugins.module_utils import sff_plan, sff_rules
 from ansible_collections.hsmops.luna.plugins.module_utils.sff_report import compat_report as engine_report
 from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import FactError
@@ -18,6 +18,7 @@ from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import FactE
 MODULES = {
     "sff_status": sff_status, "clone_verdict": clone_verdict, "ha_verdict": ha_verdict,
     "sff_change_plan": sff_change_plan, "sff_targets": sff_targets, "compat_report": compat_report,
+    "sff_restore_plan": sff_restore_plan,
 }
 
 
@@ -314,3 +315,39 @@ def test_bad_options(call, kwargs, text, sff_demo):
         flt(call)(sff_demo["hsms"], **kwargs)
     assert str(caught.value) == "hsmops.luna.%s: %s" % (call, str(caught.value).split(": ", 1)[1])
     assert text in str(caught.value)
+
+
+# --------------------------------------------------------------------------------------------
+# sff_restore_plan
+
+
+def _member(serial, partitions):
+    return {"serial": serial, "firmware": "6.22.0", "auth": "ped", "cloning": True, "sff_capability": False,
+            "sff_policy": False, "cloning_domain": "dom_a", "sim_secret": "s",
+            "partitions": [{"serial": "9%s%d" % (serial, i), "label": label, "policies": {"private_key_cloning": True},
+                            "objects": [{"label": "k%d" % n, "fingerprint": "%s-%d" % (label, n)} for n in range(count)]}
+                           for i, (label, count) in enumerate(partitions)]}
+
+
+@pytest.mark.parametrize("make", [lambda x: x, lazy], ids=["plain input", "lazy input"])
+def test_sff_restore_plan(make):
+    group = [_member("1", [("pay", 2)]), _member("2", [("pay", 2), ("extra", 1)])]
+    out = flt("sff_restore_plan")(make(group), serial="1", names=make({"1": "east_1", "2": "east_2"}))
+    assert_plain(out)
+    assert out == [{"label": "pay", "policies": {"private_key_cloning": True}, "expected": 2, "peers": ["east_2"],
+                    "source": "east_2", "had": 2, "serial_before": "910"},
+                   {"label": "extra", "policies": {"private_key_cloning": True}, "expected": 1, "peers": ["east_2"],
+                    "source": "east_2", "had": None, "serial_before": None}]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({}, "option 'serial'"),
+    ({"serial": "1", "ha_partitions": "pay"}, "option 'ha_partitions'"),
+    ({"serial": "1", "names": ["east_1"]}, "option 'names'"),
+    ({"serial": "1", "accept_key_loss": "yes"}, "option 'accept_key_loss'"),
+    ({"serial": "7"}, "HSM 7 is not among the HA group's facts"),
+])
+def test_sff_restore_plan_bad_options_name_the_option(options, message):
+    with pytest.raises(AnsibleFilterError) as caught:
+        flt("sff_restore_plan")([_member("1", [("pay", 1)])], **options)
+    assert "hsmops.luna.sff_restore_plan" in str(caught.value) and message in str(caught.value)

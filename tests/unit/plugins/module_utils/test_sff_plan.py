@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.hsmops.luna.plugins.module_utils import sff_rules as rules
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_plan import rollout_targets, sff_change_plan
+from ansible_collections.hsmops.luna.plugins.module_utils.sff_plan import restore_plan, rollout_targets, sff_change_plan
 from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import FactError
 
 NEW = "6.22.0"
@@ -316,3 +316,63 @@ def test_property_safe_plans_never_leave_an_ha_group_mixed(case):
         assert active[serial] is wanted
     for serial in set(targets) - {"ghost"}:
         assert active[serial] is wanted
+
+
+# --------------------------------------------------------------------------------------------
+# What a member gets back after its CUF
+
+
+def member(serial, *partitions):
+    """partitions: (label, object count[, policies])."""
+    parts = []
+    for index, spec in enumerate(partitions):
+        label, count = spec[0], spec[1]
+        parts.append({"serial": "%s%02d" % (serial, index), "label": label,
+                      "policies": spec[2] if len(spec) > 2 else {"private_key_cloning": True},
+                      "objects": [{"label": "o%d" % n, "fingerprint": "%s-%d" % (label, n)} for n in range(count)]})
+    return dict(hsm(serial), partitions=parts)
+
+
+def by_label(items):
+    return dict((item["label"], item) for item in items)
+
+
+def test_restore_own_partitions_first_then_what_every_peer_holds():
+    group = [member("a", ("pay", 2)), member("b", ("pay", 2), ("ca", 1), ("only_b", 1)), member("c", ("ca", 3), ("pay", 2))]
+    out = restore_plan(group, "a")
+    # "only_b" is on one peer only: not replicated by the group, not given back.
+    assert [item["label"] for item in out] == ["pay", "ca"]
+    pay, ca = out
+    assert pay["had"] == 2 and pay["serial_before"] == "a00" and pay["expected"] == 2
+    assert pay["peers"] == ["b", "c"] and pay["source"] == "b"  # a tie goes to the first peer in group order
+    assert ca["had"] is None and ca["serial_before"] is None
+    assert ca["expected"] == 3 and ca["source"] == "c" and ca["peers"] == ["b", "c"]
+
+
+def test_restore_expects_the_most_objects_anyone_has():
+    out = by_label(restore_plan([member("a", ("pay", 5)), member("b", ("pay", 3))], "a"))
+    assert out["pay"]["expected"] == 5  # fewer after the sync than before would be a lost key
+    out = by_label(restore_plan([member("a", ("pay", 5)), member("b", ("pay", 3))], "a", accept_key_loss=True))
+    assert out["pay"]["expected"] == 3  # the override gives up what no peer holds
+
+
+def test_restore_declared_ha_partitions_and_policies():
+    group = [member("a"), member("b", ("pay", 1, {}), ("ca", 1)), member("c", ("pay", 2, {"private_key_cloning": False}))]
+    out = by_label(restore_plan(group, "a", ha_partitions=["pay"]))
+    assert list(out) == ["pay"]
+    # An HSM that lost the partition takes the policies of the first peer that has any.
+    assert out["pay"]["policies"] == {"private_key_cloning": False} and out["pay"]["source"] == "c"
+
+
+def test_restore_own_partition_no_peer_holds():
+    out = restore_plan([member("a", ("lonely", 1)), member("b", ("pay", 1))], "a", names={"b": "east_2"})
+    assert out == [{"label": "lonely", "policies": {"private_key_cloning": True}, "expected": 1, "peers": [],
+                    "source": None, "had": 1, "serial_before": "a00"},
+                   {"label": "pay", "policies": {"private_key_cloning": True}, "expected": 1, "peers": ["east_2"],
+                    "source": "east_2", "had": None, "serial_before": None}]
+
+
+def test_restore_unknown_serial_is_an_error():
+    with pytest.raises(FactError) as caught:
+        restore_plan([member("a", ("pay", 1))], "z")
+    assert "z" in str(caught.value)
