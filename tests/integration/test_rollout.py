@@ -83,8 +83,10 @@ def test_rollout_switches_whole_groups_then_finds_nothing_to_do_and_never_shows_
     assert emulator.facts("150001")["partitions"][0]["object_count"] == 1
     assert not emulator.facts("154720")["sff_capability"]
 
-    # -vvv shows every module's arguments; the secrets among them are masked, not absent.
-    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in first.output
+    # -vvv: where ansible-core shows the modules' arguments (2.19 does; 2.21 no longer prints
+    # them), the secrets among them are masked, not absent. Either way no secret appears.
+    if '"module_args"' in first.output:
+        assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in first.output
     secrets = [emulator.admin_password, emulator.so_password] + auth_codes
     for secret in secrets:
         assert secret not in first.output, "a secret appeared in the -vvv output"
