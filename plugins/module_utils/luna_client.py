@@ -324,8 +324,9 @@ def cuf_auth_code_matches(cuf, auth_code):
 # ---------------------------------------------------------------------------- transport
 
 
-class _Response(object):
-    """What http_open returns: ``status``, ``headers`` (an email.message.Message) and ``read()``."""
+class Response(object):
+    """What http_open returns (and what a stand-in for it returns): ``status``, ``headers`` (an
+    email.message.Message) and ``read()``."""
 
     def __init__(self, status, headers, body):
         self.status = status
@@ -443,7 +444,7 @@ def http_open(url, data=None, headers=None, method="GET", timeout=30, validate_c
         connections.drop(parsed.scheme, parsed.netloc)
     if resp.status >= 300:
         raise HTTPError(url, resp.status, resp.reason, resp.msg, io.BytesIO(body))
-    return _Response(resp.status, resp.msg, body)
+    return Response(resp.status, resp.msg, body)
 
 
 class LunaClient(object):
