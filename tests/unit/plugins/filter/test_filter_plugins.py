@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.hsmops.luna.plugins.filter import clone_verdict, compat_report, ha_verdict
+from ansible_collections.hsmops.luna.plugins.filter import clone_verdict, compat_report, ha_verdict, luna_connections
 from ansible_collections.hsmops.luna.plugins.filter import sff_change_plan, sff_restore_plan, sff_status, sff_targets
 from ansible_collections.hsmops.luna.plugins.module_utils import sff_plan, sff_rules
 from ansible_collections.hsmops.luna.plugins.module_utils.sff_report import compat_report as engine_report
@@ -18,7 +18,7 @@ from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import FactE
 MODULES = {
     "sff_status": sff_status, "clone_verdict": clone_verdict, "ha_verdict": ha_verdict,
     "sff_change_plan": sff_change_plan, "sff_targets": sff_targets, "compat_report": compat_report,
-    "sff_restore_plan": sff_restore_plan,
+    "sff_restore_plan": sff_restore_plan, "luna_connections": luna_connections,
 }
 
 
@@ -351,3 +351,52 @@ def test_sff_restore_plan_bad_options_name_the_option(options, message):
     with pytest.raises(AnsibleFilterError) as caught:
         flt("sff_restore_plan")([_member("1", [("pay", 1)])], **options)
     assert "hsmops.luna.sff_restore_plan" in str(caught.value) and message in str(caught.value)
+
+
+# --------------------------------------------------------------------------------------------
+# luna_connections
+
+HOSTVARS = {
+    "east_1": {"luna_url": "https://127.0.0.1:9001", "luna_username": "admin", "luna_password": "pw1",
+               "luna_so_password": "so1", "luna_ca_path": "/ca.pem", "luna_validate_certs": "yes",
+               "ansible_host": "10.0.0.1"},
+    "east_2": {"luna_url": "https://127.0.0.1:9002", "luna_password": "pw2"},
+}
+
+
+@pytest.mark.parametrize("make", [lambda x: x, lazy], ids=["plain input", "lazy input"])
+def test_luna_connections(make):
+    out = flt("luna_connections")(make(["east_2", "east_1"]), make(HOSTVARS))
+    assert_plain(out)
+    assert out == [{"name": "east_2", "url": "https://127.0.0.1:9002", "password": "pw2"},
+                   {"name": "east_1", "url": "https://127.0.0.1:9001", "username": "admin", "password": "pw1",
+                    "ca_path": "/ca.pem", "validate_certs": True}]
+
+
+def test_luna_connections_so_password_only_when_asked():
+    out = flt("luna_connections")(["east_1", "east_2"], HOSTVARS, so_password=True)
+    assert [entry.get("so_password") for entry in out] == ["so1", None]
+    assert "so_password" not in out[1]
+
+
+@pytest.mark.parametrize("hosts, hostvars, options, message", [
+    ("east_1", HOSTVARS, {}, "expected a list of inventory host names"),
+    (["east_1"], None, {}, "option 'hostvars'"),
+    (["east_1"], HOSTVARS, {"so_password": "yes"}, "option 'so_password'"),
+    (["west_9"], HOSTVARS, {}, "host west_9 is not in the inventory"),
+    (["east_1"], {"east_1": {"luna_password": "pw"}}, {}, "host east_1 has no luna_url"),
+    (["east_1"], {"east_1": {"luna_url": 8443}}, {}, "host east_1: luna_url must be a string, got int"),
+    (["east_1"], {"east_1": {"luna_url": "https://x", "luna_validate_certs": "maybe"}}, {},
+     "host east_1: luna_validate_certs must be true or false"),
+])
+def test_luna_connections_bad_input_names_host_and_variable(hosts, hostvars, options, message):
+    with pytest.raises(AnsibleFilterError) as caught:
+        flt("luna_connections")(hosts, hostvars, **options)
+    assert str(caught.value).startswith("hsmops.luna.luna_connections: ") and message in str(caught.value)
+
+
+def test_luna_connections_errors_never_show_a_password():
+    hostvars = {"east_1": {"luna_url": "https://x", "luna_password": ["pw-secret"]}}
+    with pytest.raises(AnsibleFilterError) as caught:
+        flt("luna_connections")(["east_1"], hostvars)
+    assert "luna_password must be a string" in str(caught.value) and "pw-secret" not in str(caught.value)
