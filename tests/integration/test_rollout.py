@@ -15,8 +15,12 @@ import re
 import subprocess
 
 import yaml
+from ansible.release import __version__ as ansible_release
 
 from conftest import Result, _tool, ansible_env
+
+# The ansible-core the tests' ansible-playbook comes from (the same venv).
+ANSIBLE_CORE = tuple(int(part) for part in ansible_release.split(".")[:2])
 
 TARGET_GROUPS = "ha_east:ha_west"
 TARGETS = ["154701", "154702", "154711", "154712", "154713"]
@@ -85,6 +89,8 @@ def test_rollout_switches_whole_groups_then_finds_nothing_to_do_and_never_shows_
 
     # -vvv: where ansible-core shows the modules' arguments (2.19 does; 2.21 no longer prints
     # them), the secrets among them are masked, not absent. Either way no secret appears.
+    if ANSIBLE_CORE < (2, 21):
+        assert '"module_args"' in first.output, "ansible-core %s should show module arguments at -vvv" % ansible_release
     if '"module_args"' in first.output:
         assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in first.output
     secrets = [emulator.admin_password, emulator.so_password] + auth_codes
