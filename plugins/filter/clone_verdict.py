@@ -81,7 +81,6 @@ _value:
       type: bool
 """
 
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import clone_failure_code, clone_verdict
 from ansible_collections.hsmops.luna.plugins.plugin_utils.sff_jinja import engine_call, plain
 
 PLUGIN = "hsmops.luna.clone_verdict"
@@ -89,6 +88,8 @@ PLUGIN = "hsmops.luna.clone_verdict"
 
 def clone_verdict_filter(source, target):
     """Source facts, target facts -> {possible, error, sff_interchange, reasons, ...}."""
+    # Imported here, not at the top: see plugin_utils/sff_jinja.py (every worker loads every filter file).
+    from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import clone_failure_code, clone_verdict
     verdict = engine_call(PLUGIN, clone_verdict, source, target)
     verdict["failure_code"] = clone_failure_code(verdict)
     return plain(verdict)

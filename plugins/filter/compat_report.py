@@ -146,7 +146,6 @@ _value:
       type: dict
 """
 
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_report import compat_report
 from ansible_collections.hsmops.luna.plugins.plugin_utils.sff_jinja import engine_call, flag, plain
 
 PLUGIN = "hsmops.luna.compat_report"
@@ -154,6 +153,8 @@ PLUGIN = "hsmops.luna.compat_report"
 
 def compat_report_filter(fleet, ha_groups=None, domain_pairs=True):
     """Fleet facts -> {hsms, pairs, ha_groups, domains, summary}."""
+    # Imported here, not at the top: see plugin_utils/sff_jinja.py (every worker loads every filter file).
+    from ansible_collections.hsmops.luna.plugins.module_utils.sff_report import compat_report
     flag(PLUGIN, "domain_pairs", domain_pairs)
     return plain(engine_call(PLUGIN, compat_report, fleet, ha_groups=ha_groups, domain_pairs=domain_pairs))
 

@@ -80,7 +80,6 @@ from collections.abc import Mapping, Sequence
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import ha_verdict, validate_fleet
 from ansible_collections.hsmops.luna.plugins.plugin_utils.sff_jinja import engine_call, plain
 
 PLUGIN = "hsmops.luna.ha_verdict"
@@ -88,6 +87,8 @@ PLUGIN = "hsmops.luna.ha_verdict"
 
 def ha_verdict_filter(members, fleet=None, name=None):
     """HA group members (facts, or serials with fleet=) -> {compatible, offenders, reasons, ...}."""
+    # Imported here, not at the top: see plugin_utils/sff_jinja.py (every worker loads every filter file).
+    from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import ha_verdict, validate_fleet
     if fleet is not None and isinstance(members, Sequence) and not isinstance(members, (str, bytes)):
         hsms = engine_call(PLUGIN, validate_fleet, fleet)
         resolved = []

@@ -115,7 +115,6 @@ _value:
       elements: dict
 """
 
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_plan import sff_change_plan
 from ansible_collections.hsmops.luna.plugins.plugin_utils.sff_jinja import engine_call, flag, plain
 
 PLUGIN = "hsmops.luna.sff_change_plan"
@@ -123,6 +122,8 @@ PLUGIN = "hsmops.luna.sff_change_plan"
 
 def sff_change_plan_filter(fleet, targets=None, ha_groups=None, state="on", accept_key_loss=False):
     """Fleet facts -> {safe, refusals, waves, ...} for switching SFF to state on targets."""
+    # Imported here, not at the top: see plugin_utils/sff_jinja.py (every worker loads every filter file).
+    from ansible_collections.hsmops.luna.plugins.module_utils.sff_plan import sff_change_plan
     flag(PLUGIN, "accept_key_loss", accept_key_loss)
     return plain(engine_call(PLUGIN, sff_change_plan, fleet, targets, ha_groups=ha_groups,
                              state=state, accept_key_loss=accept_key_loss))

@@ -69,7 +69,6 @@ from collections.abc import Mapping, Sequence
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_plan import restore_plan
 from ansible_collections.hsmops.luna.plugins.plugin_utils.sff_jinja import engine_call, flag, plain
 
 PLUGIN = "hsmops.luna.sff_restore_plan"
@@ -77,6 +76,8 @@ PLUGIN = "hsmops.luna.sff_restore_plan"
 
 def sff_restore_plan_filter(group_facts, serial=None, ha_partitions=None, accept_key_loss=False, names=None):
     """HA group facts -> the partitions the HSM `serial` must get back after its CUF."""
+    # Imported here, not at the top: see plugin_utils/sff_jinja.py (every worker loads every filter file).
+    from ansible_collections.hsmops.luna.plugins.module_utils.sff_plan import restore_plan
     if serial is None or isinstance(serial, bool) or not isinstance(serial, (str, int)) or not str(serial).strip():
         raise AnsibleFilterError("%s: option 'serial': give the serial of the HSM getting the CUF, got %r" % (PLUGIN, serial))
     if ha_partitions is not None and (isinstance(ha_partitions, (str, bytes)) or not isinstance(ha_partitions, Sequence)):

@@ -79,7 +79,6 @@ _value:
       elements: dict
 """
 
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import sff_status
 from ansible_collections.hsmops.luna.plugins.plugin_utils.sff_jinja import engine_call, plain
 
 PLUGIN = "hsmops.luna.sff_status"
@@ -87,6 +86,8 @@ PLUGIN = "hsmops.luna.sff_status"
 
 def sff_status_filter(hsm):
     """HSM facts -> {serial, sff_capable, sff_active, reasons, findings}."""
+    # Imported here, not at the top: see plugin_utils/sff_jinja.py (every worker loads every filter file).
+    from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import sff_status
     return plain(engine_call(PLUGIN, sff_status, hsm))
 
 

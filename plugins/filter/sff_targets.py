@@ -65,19 +65,22 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_plan import rollout_targets
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import validate_fleet
 from ansible_collections.hsmops.luna.plugins.plugin_utils.sff_jinja import engine_call, plain
-
-try:
-    import jmespath
-except ImportError:
-    jmespath = None
 
 PLUGIN = "hsmops.luna.sff_targets"
 
 
+def _jmespath():
+    """The jmespath library, imported when a query needs it (see plugin_utils/sff_jinja.py); None when missing."""
+    try:
+        import jmespath
+    except ImportError:
+        return None
+    return jmespath
+
+
 def _select(fleet, query):
+    jmespath = _jmespath()
     if jmespath is None:
         raise AnsibleFilterError(
             "%s: the query option needs the Python library jmespath on the controller: "
@@ -107,6 +110,9 @@ def _select(fleet, query):
 
 def sff_targets_filter(fleet, query=None, ha_groups=None):
     """Fleet facts -> serials selected by query (JMESPath) that are SFF capable and not yet active."""
+    # Imported here, not at the top: see plugin_utils/sff_jinja.py (every worker loads every filter file).
+    from ansible_collections.hsmops.luna.plugins.module_utils.sff_plan import rollout_targets
+    from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import validate_fleet
     if isinstance(fleet, Mapping):
         fleet = engine_call(PLUGIN, lambda f: list(validate_fleet(f).values()), fleet)
     candidates = None if query is None else _select(fleet, query)

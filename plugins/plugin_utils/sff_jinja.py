@@ -2,7 +2,13 @@
 # Copyright (c) hsmops.luna contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What every hsmops.luna filter and test plugin shares: call the rules engine, turn its bad-input
-errors into AnsibleFilterError naming the plugin, and hand Jinja fresh plain dicts and lists."""
+errors into AnsibleFilterError naming the plugin, and hand Jinja fresh plain dicts and lists.
+
+The plugins import the rules engine (module_utils) and jmespath inside the function that uses
+them, not at the top of the file: to find one filter of a collection, Ansible imports every
+filter file of that collection, and it does so again in each worker process that templates one.
+A task that only maps inventory hosts (luna_connections) then does not compile the engine.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,8 +17,6 @@ __metaclass__ = type
 from collections.abc import Mapping, Set, Sequence
 
 from ansible.errors import AnsibleFilterError
-
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import FactError
 
 
 def plain(value):
@@ -40,6 +44,8 @@ def plain(value):
 
 def engine_call(plugin, func, *args, **kwargs):
     """func(*args, **kwargs) with FactError turned into AnsibleFilterError('<plugin>: <what is wrong>')."""
+    # func comes from the engine, so this import finds the module already loaded.
+    from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import FactError
     try:
         return func(*args, **kwargs)
     except FactError as exc:

@@ -42,7 +42,6 @@ _value:
   type: bool
 """
 
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import clone_verdict
 from ansible_collections.hsmops.luna.plugins.plugin_utils.sff_jinja import engine_call
 
 PLUGIN = "hsmops.luna.clone_compatible"
@@ -50,6 +49,8 @@ PLUGIN = "hsmops.luna.clone_compatible"
 
 def clone_compatible_test(source, target):
     """Source facts, target facts -> True when cloning can work."""
+    # Imported here, not at the top: see plugin_utils/sff_jinja.py (every worker loads every filter file).
+    from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import clone_verdict
     return bool(engine_call(PLUGIN, clone_verdict, source, target)["possible"])
 
 

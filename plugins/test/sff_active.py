@@ -37,7 +37,6 @@ _value:
   type: bool
 """
 
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import sff_active, validate_hsm
 from ansible_collections.hsmops.luna.plugins.plugin_utils.sff_jinja import engine_call
 
 PLUGIN = "hsmops.luna.sff_active"
@@ -45,6 +44,8 @@ PLUGIN = "hsmops.luna.sff_active"
 
 def sff_active_test(hsm):
     """HSM facts -> True when firmware, CUF and HSM policy 38 are all in place."""
+    # Imported here, not at the top: see plugin_utils/sff_jinja.py (every worker loads every filter file).
+    from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import sff_active, validate_hsm
     return bool(engine_call(PLUGIN, lambda h: sff_active(validate_hsm(h)), hsm))
 
 

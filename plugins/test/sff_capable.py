@@ -41,7 +41,6 @@ _value:
   type: bool
 """
 
-from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import sff_status
 from ansible_collections.hsmops.luna.plugins.plugin_utils.sff_jinja import engine_call
 
 PLUGIN = "hsmops.luna.sff_capable"
@@ -49,6 +48,8 @@ PLUGIN = "hsmops.luna.sff_capable"
 
 def sff_capable_test(hsm):
     """HSM facts -> True when the SFF CUF may be applied."""
+    # Imported here, not at the top: see plugin_utils/sff_jinja.py (every worker loads every filter file).
+    from ansible_collections.hsmops.luna.plugins.module_utils.sff_rules import sff_status
     return bool(engine_call(PLUGIN, sff_status, hsm)["sff_capable"])
 
 

@@ -4,6 +4,9 @@
 """The filter plugins called through their FilterModule classes, as Ansible calls them."""
 
 import copy
+import os
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -188,7 +191,7 @@ def test_sff_targets_bad_query(query, text, sff_demo):
 
 
 def test_sff_targets_without_jmespath(monkeypatch, sff_demo):
-    monkeypatch.setattr(sff_targets, "jmespath", None)
+    monkeypatch.setattr(sff_targets, "_jmespath", lambda: None)
     with pytest.raises(AnsibleFilterError, match=r"^hsmops.luna.sff_targets: the query option needs the Python library "
                                                  r"jmespath on the controller: install it"):
         flt("sff_targets")(sff_demo["hsms"], query="[*]")
@@ -400,3 +403,31 @@ def test_luna_connections_errors_never_show_a_password():
     with pytest.raises(AnsibleFilterError) as caught:
         flt("luna_connections")(["east_1"], hostvars)
     assert "luna_password must be a string" in str(caught.value) and "pw-secret" not in str(caught.value)
+
+
+def test_loading_the_filter_files_does_not_import_the_engine():
+    """Ansible imports every filter file of the collection, in each worker, to find one filter.
+
+    So the files import the rules engine and jmespath only when a filter that needs them runs:
+    a task that only maps inventory hosts must not pay for compiling the engine.
+    """
+    import ansible_collections
+
+    code = (
+        "import sys, glob, os, importlib\n"
+        "for kind in ('filter', 'test'):\n"
+        "    for path in sorted(glob.glob(os.path.join(sys.argv[1], kind, '*.py'))):\n"
+        "        name = os.path.basename(path)[:-3]\n"
+        "        if name != '__init__':\n"
+        "            importlib.import_module('ansible_collections.hsmops.luna.plugins.%s.%s' % (kind, name))\n"
+        "heavy = [m for m in sys.modules if m == 'jmespath' or m.startswith('ansible_collections.hsmops.luna.plugins.module_utils.')]\n"
+        "print(' '.join(sorted(heavy)) or 'none')\n"
+        "luna = importlib.import_module('ansible_collections.hsmops.luna.plugins.filter.luna_connections')\n"
+        "print(luna.FilterModule().filters()['luna_connections'](['a'], {'a': {'luna_url': 'https://a'}})[0]['url'])\n"
+    )
+    root = os.path.dirname(list(ansible_collections.__path__)[0])
+    plugins = os.path.join(root, "ansible_collections", "hsmops", "luna", "plugins")
+    result = subprocess.run([sys.executable, "-c", code, plugins], env=dict(os.environ, PYTHONPATH=root),
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["none", "https://a"]
