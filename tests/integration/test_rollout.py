@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 
 import yaml
@@ -65,11 +66,30 @@ def objects_of(facts):
     return sorted(o["fingerprint"] for p in facts["partitions"] for o in p["objects"])
 
 
+def client_ha_members(conf):
+    """HA group name -> member partition serials, from a Luna client's Chrystoki.conf."""
+    with open(conf) as handle:
+        text = handle.read()
+    labels = dict(re.findall(r"VirtualToken(\d+)Label\s*=\s*(\S+?);", text))
+    return {labels[i]: sorted(m.split(",")) for i, m in re.findall(r"VirtualToken(\d+)Members\s*=\s*(\S+?);", text)}
+
+
+def ha_partition_serials(emulator, members, label):
+    return sorted(p["serial"] for s in members for p in emulator.facts(s, gather_objects=False)["partitions"]
+                  if p["label"] == label)
+
+
 def test_rollout_switches_whole_groups_then_finds_nothing_to_do_and_never_shows_a_secret(emulator, tmp_path):
     cuf_dir, auth_codes = mint_all(emulator, tmp_path)
     before = {s: emulator.facts(s) for s in TARGETS}
+    # HA groups also from a Luna client, whose member lists must follow the recreated partitions.
+    conf = str(tmp_path / "Chrystoki.conf")
+    shutil.copy(os.path.join(emulator.state_dir, "Chrystoki.conf"), conf)
+    ha_members = {"ha_east": ["154701", "154702"], "ha_west": ["154711", "154712", "154713"]}
+    label = before["154701"]["partitions"][0]["label"]
+    assert client_ha_members(conf)["ha_east"] == ha_partition_serials(emulator, ha_members["ha_east"], label)
 
-    first, report = rollout(emulator, tmp_path, cuf_dir, "-vvv")
+    first, report = rollout(emulator, tmp_path, cuf_dir, "-vvv", sff_rollout_luna_conf=conf)
     assert first.rc == 0, first.output[-4000:]
     assert report["status"] == "changed"
     assert sorted(h["serial"] for h in report["hsms"] if h["status"] == "changed") == TARGETS
@@ -83,6 +103,13 @@ def test_rollout_switches_whole_groups_then_finds_nothing_to_do_and_never_shows_
         assert after["sff_capability"] and after["sff_policy"], serial
         assert objects_of(after) == objects_of(before[serial]), serial
         assert [p["label"] for p in after["partitions"]] == [p["label"] for p in before[serial]["partitions"]]
+    # The Luna client's HA groups name the recreated partitions (new serials), the others unchanged.
+    members_after = client_ha_members(conf)
+    for name, members in ha_members.items():
+        label = before[members[0]]["partitions"][0]["label"]
+        assert members_after[name] == ha_partition_serials(emulator, members, label), name
+    assert members_after["ha_east"] != client_ha_members(os.path.join(emulator.state_dir, "Chrystoki.conf"))["ha_east"]
+    assert members_after["ha_legacy"] == client_ha_members(os.path.join(emulator.state_dir, "Chrystoki.conf"))["ha_legacy"]
     # HSMs outside the targeted groups are untouched.
     assert emulator.facts("150001")["partitions"][0]["object_count"] == 1
     assert not emulator.facts("154720")["sff_capability"]
@@ -99,7 +126,8 @@ def test_rollout_switches_whole_groups_then_finds_nothing_to_do_and_never_shows_
         with open(str(tmp_path / "report.json")) as handle:
             assert secret not in handle.read()
 
-    second, report = rollout(emulator, tmp_path, cuf_dir)
+    # The second run reads the HA groups from the client too: they resolve to the partitions that exist.
+    second, report = rollout(emulator, tmp_path, cuf_dir, sff_rollout_luna_conf=conf)
     assert second.rc == 0, second.output[-4000:]
     assert report["status"] == "nothing_to_do"
     assert "Nothing to do" in second.stdout
