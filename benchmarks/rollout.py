@@ -26,6 +26,10 @@
 6. Prints wall times, per-HSM cost, the ratio to each floor (target: within 1.5x of the first),
    the CPU time Ansible and the emulated appliances spent in each run (they share the machine's
    cores), and the mixed windows from the rollout's report. Never asserts anything about time.
+7. With --account, the rollout and the first floor run with benchmarks/worker_rusage on
+   PYTHONPATH, which logs each forked worker's CPU and that of the module run it started; the
+   last round then prints where each side's CPU went (controller process, workers, module runs)
+   and the rollout's tasks that cost the most. It adds a little to both runs.
 """
 
 import argparse
@@ -76,6 +80,35 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def accounted_env(env, log):
+    """env with benchmarks/worker_rusage on PYTHONPATH, logging to `log`."""
+    env = dict(env, HSMOPS_WORKER_RUSAGE=log)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.join(REPO, "benchmarks", "worker_rusage"),
+                                                     env.get("PYTHONPATH")) if p)
+    return env
+
+
+def read_accounting(log):
+    """worker_rusage log -> {'main': s, 'workers': s, 'modules': s, 'forks': n, 'tasks': {name: [w, m, n]}}."""
+    totals = {"main": 0.0, "workers": 0.0, "modules": 0.0, "forks": 0, "tasks": collections.defaultdict(lambda: [0.0, 0.0, 0])}
+    if not os.path.exists(log):
+        return None
+    with open(log) as handle:
+        for line in handle:
+            worker, children, host, task = line.rstrip("\n").split("\t", 3)
+            if host == "MAIN":
+                totals["main"] += float(worker)
+                continue
+            totals["workers"] += float(worker)
+            totals["modules"] += float(children)
+            totals["forks"] += 1
+            entry = totals["tasks"][task]
+            entry[0] += float(worker)
+            entry[1] += float(children)
+            entry[2] += 1
+    return totals
 
 
 def run(cmd, env, cwd, emulator_pid):
@@ -148,7 +181,9 @@ def one_round(args, groups, work, rerun):
                  "sff_rollout_report_path": report_path}
         rollout_cmd = [_tool("ansible-playbook"), "-i", emu.inventory, "hsmops.luna.sff_rollout",
                        "--forks", str(args.forks), "-e", json.dumps(extra)]
-        rollout_s, rollout_cpu, rollout_emu, proc = run(rollout_cmd, env, work, emu.proc.pid)
+        logs = {kind: os.path.join(work, "%s.rusage" % kind) for kind in ("rollout", "tasks")} if args.account else {}
+        rollout_s, rollout_cpu, rollout_emu, proc = run(
+            rollout_cmd, accounted_env(env, logs["rollout"]) if logs else env, work, emu.proc.pid)
         with open(os.path.join(work, "rollout.out"), "w") as handle:
             handle.write(proc.stdout + proc.stderr)
         if proc.returncode != 0:
@@ -166,15 +201,38 @@ def one_round(args, groups, work, rerun):
                 yaml.safe_dump(playbook, handle, sort_keys=False)
             floors[kind] = run(
                 [_tool("ansible-playbook"), "-i", emu.inventory, floor_path, "--forks", str(args.forks),
-                 "-e", json.dumps({"floor_counts": counts})], env, work, emu.proc.pid)
+                 "-e", json.dumps({"floor_counts": counts})],
+                accounted_env(env, logs[kind]) if kind in logs else env, work, emu.proc.pid)
             if floors[kind][3].returncode != 0:
                 raise SystemExit("the %s floor playbook failed:\n%s" % (kind, floors[kind][3].stdout[-3000:]))
         second = run(rollout_cmd, env, work, emu.proc.pid) if rerun else None
     finally:
         emu.stop()
     return {"rollout": (rollout_s, rollout_cpu, rollout_emu), "report": report, "counts": counts,
+            "accounting": {kind: read_accounting(log) for kind, log in logs.items()},
             "floors": {kind: value[:3] for kind, value in floors.items()},
             "rerun": (second[0], second[3]) if second else None}
+
+
+def print_accounting(accounting, round_number, top=12):
+    """Where each side's CPU went, from the worker_rusage logs of one round."""
+    rollout, floor = accounting.get("rollout"), accounting.get("tasks")
+    if not rollout or not floor or not rollout["forks"]:
+        print("accounting: no worker_rusage figures (see the runs' stderr)")
+        return
+    print("")
+    print("CPU by part, round %d (--account)         %10s %10s" % (round_number, "rollout", "floor"))
+    for key, label in (("main", "controller process (strategy, results)"), ("workers", "forked workers (templating, arguments)"),
+                       ("modules", "module runs (interpreter + shell)")):
+        print("  %-45s %9.1fs %9.1fs" % (label, rollout[key], floor[key]))
+    print("  %-45s %10d %10d" % ("workers forked", rollout["forks"], floor["forks"]))
+    print("  %-45s %8.0fms %8.0fms" % ("worker CPU per fork", rollout["workers"] / rollout["forks"] * 1000,
+                                        floor["workers"] / max(floor["forks"], 1) * 1000))
+    print("rollout tasks costing the most CPU (worker + module runs):")
+    ranked = sorted(rollout["tasks"].items(), key=lambda item: -(item[1][0] + item[1][1]))[:top]
+    for name, (worker, modules, forks) in ranked:
+        print("  %6.1fs  %4d forks  %4.0f ms worker/fork  %6.1fs modules  %s"
+              % (worker + modules, forks, worker / forks * 1000, modules, name[:80]))
 
 
 def median(values):
@@ -189,6 +247,8 @@ def main():
     parser.add_argument("--forks", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3,
                         help="rollout + floors this many times, each on a fresh fleet; the ratio is their median")
+    parser.add_argument("--account", action="store_true",
+                        help="log each worker's and module run's CPU (benchmarks/worker_rusage) and print where it went")
     parser.add_argument("--keep", help="keep the work directory (state, outputs) here instead of a temp dir")
     args = parser.parse_args()
     if args.rounds < 1:
@@ -244,6 +304,8 @@ def main():
     if windows:
         print("mixed window per HA group (ms): min %.1f, median %.1f, max %.1f over %d group flips"
               % (min(windows), median(windows), max(windows), len(windows)))
+    if args.account:
+        print_accounting(last["accounting"], len(rounds))
     print("machine: %d CPU(s); Ansible CPU = ansible-playbook and its workers (module runs included), appliances"
           " CPU = the emulated fleet's process, which real appliances would not take from the controller"
           % os.cpu_count())
