@@ -18,6 +18,7 @@ import subprocess
 import yaml
 from ansible.release import __version__ as ansible_release
 
+from ansible_collections.hsmops.luna.plugins.module_utils.chrystoki_conf import read_ha_groups
 from conftest import Result, _tool, ansible_env
 
 # The ansible-core the tests' ansible-playbook comes from (the same venv).
@@ -67,11 +68,8 @@ def objects_of(facts):
 
 
 def client_ha_members(conf):
-    """HA group name -> member partition serials, from a Luna client's Chrystoki.conf."""
-    with open(conf) as handle:
-        text = handle.read()
-    labels = dict(re.findall(r"VirtualToken(\d+)Label\s*=\s*(\S+?);", text))
-    return {labels[i]: sorted(m.split(",")) for i, m in re.findall(r"VirtualToken(\d+)Members\s*=\s*(\S+?);", text)}
+    """HA group name -> member partition serials, read as ha_group_info reads a Chrystoki.conf."""
+    return {g["name"]: sorted(g["partitions"]) for g in read_ha_groups(conf)["ha_groups"]}
 
 
 def ha_partition_serials(emulator, members, label):
@@ -85,9 +83,10 @@ def test_rollout_switches_whole_groups_then_finds_nothing_to_do_and_never_shows_
     # HA groups also from a Luna client, whose member lists must follow the recreated partitions.
     conf = str(tmp_path / "Chrystoki.conf")
     shutil.copy(os.path.join(emulator.state_dir, "Chrystoki.conf"), conf)
+    members_before = client_ha_members(conf)
     ha_members = {"ha_east": ["154701", "154702"], "ha_west": ["154711", "154712", "154713"]}
     label = before["154701"]["partitions"][0]["label"]
-    assert client_ha_members(conf)["ha_east"] == ha_partition_serials(emulator, ha_members["ha_east"], label)
+    assert members_before["ha_east"] == ha_partition_serials(emulator, ha_members["ha_east"], label)
 
     first, report = rollout(emulator, tmp_path, cuf_dir, "-vvv", sff_rollout_luna_conf=conf)
     assert first.rc == 0, first.output[-4000:]
@@ -108,8 +107,8 @@ def test_rollout_switches_whole_groups_then_finds_nothing_to_do_and_never_shows_
     for name, members in ha_members.items():
         label = before[members[0]]["partitions"][0]["label"]
         assert members_after[name] == ha_partition_serials(emulator, members, label), name
-    assert members_after["ha_east"] != client_ha_members(os.path.join(emulator.state_dir, "Chrystoki.conf"))["ha_east"]
-    assert members_after["ha_legacy"] == client_ha_members(os.path.join(emulator.state_dir, "Chrystoki.conf"))["ha_legacy"]
+    assert members_after["ha_east"] != members_before["ha_east"]
+    assert members_after["ha_legacy"] == members_before["ha_legacy"]
     # HSMs outside the targeted groups are untouched.
     assert emulator.facts("150001")["partitions"][0]["object_count"] == 1
     assert not emulator.facts("154720")["sff_capability"]
