@@ -81,55 +81,23 @@ _value:
       type: str
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.hsmops.luna.plugins.plugin_utils.luna_inventory import check_hostvars, connection_options
 from ansible_collections.hsmops.luna.plugins.plugin_utils.sff_jinja import flag
 
 PLUGIN = "hsmops.luna.luna_connections"
-
-# Inventory variable -> module option; luna_url is required and handled apart.
-OPTIONAL = (("luna_username", "username"), ("luna_password", "password"), ("luna_ca_path", "ca_path"))
-
-
-def _text(host, var, value):
-    if not isinstance(value, str):
-        raise AnsibleFilterError("%s: host %s: %s must be a string, got %s: fix it in the inventory."
-                                 % (PLUGIN, host, var, type(value).__name__))
-    return str(value)
 
 
 def luna_connections_filter(hosts, hostvars=None, so_password=False):
     """Inventory host names -> [{name, url, username?, password?, ca_path?, validate_certs?, so_password?}]."""
     if isinstance(hosts, (str, bytes)) or not isinstance(hosts, Sequence):
         raise AnsibleFilterError("%s: expected a list of inventory host names, got %r" % (PLUGIN, hosts))
-    if not isinstance(hostvars, Mapping):
-        raise AnsibleFilterError("%s: option 'hostvars': pass the hostvars variable, got %r" % (PLUGIN, hostvars))
+    check_hostvars(PLUGIN, hostvars)
     flag(PLUGIN, "so_password", so_password)
-    optional = OPTIONAL + ((("luna_so_password", "so_password"),) if so_password else ())
-    entries = []
-    for host in hosts:
-        host = str(host)
-        if host not in hostvars:
-            raise AnsibleFilterError("%s: host %s is not in the inventory: add it or drop it from the list." % (PLUGIN, host))
-        hv = hostvars[host]
-        if "luna_url" not in hv:
-            raise AnsibleFilterError("%s: host %s has no luna_url: set luna_url (and luna_password, luna_ca_path) "
-                                     "for it in the inventory." % (PLUGIN, host))
-        entry = {"name": host, "url": _text(host, "luna_url", hv["luna_url"])}
-        for var, option in optional:
-            if var in hv:
-                entry[option] = _text(host, var, hv[var])
-        if "luna_validate_certs" in hv:
-            try:
-                entry["validate_certs"] = boolean(hv["luna_validate_certs"], strict=True)
-            except TypeError:
-                raise AnsibleFilterError("%s: host %s: luna_validate_certs must be true or false, got %r."
-                                         % (PLUGIN, host, hv["luna_validate_certs"]))
-        entries.append(entry)
-    return entries
+    return [dict({"name": str(host)}, **connection_options(PLUGIN, host, hostvars, so_password)) for host in hosts]
 
 
 class FilterModule(object):

@@ -13,6 +13,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.hsmops.luna.plugins.filter import clone_verdict, compat_report, ha_verdict, luna_connections
+from ansible_collections.hsmops.luna.plugins.filter import luna_module_args
 from ansible_collections.hsmops.luna.plugins.filter import sff_change_plan, sff_restore_plan, sff_status, sff_targets
 from ansible_collections.hsmops.luna.plugins.module_utils import sff_plan, sff_rules
 from ansible_collections.hsmops.luna.plugins.module_utils.sff_report import compat_report as engine_report
@@ -22,6 +23,7 @@ MODULES = {
     "sff_status": sff_status, "clone_verdict": clone_verdict, "ha_verdict": ha_verdict,
     "sff_change_plan": sff_change_plan, "sff_targets": sff_targets, "compat_report": compat_report,
     "sff_restore_plan": sff_restore_plan, "luna_connections": luna_connections,
+    "luna_module_args": luna_module_args,
 }
 
 
@@ -403,6 +405,46 @@ def test_luna_connections_errors_never_show_a_password():
     with pytest.raises(AnsibleFilterError) as caught:
         flt("luna_connections")(["east_1"], hostvars)
     assert "luna_password must be a string" in str(caught.value) and "pw-secret" not in str(caught.value)
+
+
+# luna_module_args
+
+@pytest.mark.parametrize("make", [lambda x: x, lazy], ids=["plain input", "lazy input"])
+def test_luna_module_args(make):
+    out = flt("luna_module_args")("east_1", make(HOSTVARS))
+    assert_plain(out)
+    assert out == {"url": "https://127.0.0.1:9001", "username": "admin", "password": "pw1", "ca_path": "/ca.pem",
+                   "validate_certs": True}
+    assert flt("luna_module_args")("east_2", HOSTVARS, so_password=True) == {"url": "https://127.0.0.1:9002", "password": "pw2"}
+    assert flt("luna_module_args")("east_1", HOSTVARS, so_password=True)["so_password"] == "so1"
+
+
+def test_luna_module_args_is_one_entry_of_luna_connections_without_its_name():
+    """Both filters read the inventory contract the same way (one helper), whatever the host sets."""
+    for host in HOSTVARS:
+        for so_password in (False, True):
+            entry = flt("luna_connections")([host], HOSTVARS, so_password=so_password)[0]
+            assert entry.pop("name") == host
+            assert flt("luna_module_args")(host, HOSTVARS, so_password=so_password) == entry
+
+
+@pytest.mark.parametrize("host, hostvars, options, message", [
+    (["east_1"], HOSTVARS, {}, "expected one inventory host name"),
+    ("", HOSTVARS, {}, "expected one inventory host name"),
+    ("east_1", None, {}, "option 'hostvars'"),
+    ("east_1", HOSTVARS, {"so_password": 1}, "option 'so_password'"),
+    ("west_9", HOSTVARS, {}, "host west_9 is not in the inventory"),
+    ("east_1", {"east_1": {"luna_password": "pw"}}, {}, "host east_1 has no luna_url"),
+    ("east_1", {"east_1": {"luna_url": "https://x", "luna_so_password": ["so-secret"]}}, {"so_password": True},
+     "host east_1: luna_so_password must be a string, got list"),
+    ("east_1", {"east_1": {"luna_url": "https://x", "luna_validate_certs": "maybe"}}, {},
+     "host east_1: luna_validate_certs must be true or false"),
+])
+def test_luna_module_args_bad_input_names_host_and_variable(host, hostvars, options, message):
+    with pytest.raises(AnsibleFilterError) as caught:
+        flt("luna_module_args")(host, hostvars, **options)
+    assert str(caught.value).startswith("hsmops.luna.luna_module_args: ") and message in str(caught.value)
+    assert "so-secret" not in str(caught.value)
 
 
 def test_loading_the_filter_files_does_not_import_the_engine():
